@@ -1,0 +1,29 @@
+"""Baselines behind one ONNX colorizer contract (DESIGN section 8): anchors, published architectures with loaders for
+their released weights, export, and the ONNX Runtime runner.
+
+Public API (imported lazily so that ``scgan --help`` stays fast): ``load_method(spec, device)``, ``list_methods()``,
+``export_baseline(name, weights, out_path)``, ``OnnxColorizer``, ``validate_colorizer(path)``.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "load_method": "baselines.methods",
+    "list_methods": "baselines.registry",
+    "get_architecture": "baselines.registry",
+    "MethodRow": "baselines.registry",
+    "export_baseline": "baselines.export",
+    "OnnxColorizer": "baselines.runner",
+    "validate_colorizer": "baselines.contract",
+    "ContractError": "baselines.contract",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'baselines' has no attribute {name!r}")

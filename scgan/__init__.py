@@ -1,3 +1,32 @@
-"""scgan-bench: SCGAN (Zhao et al., IEEE TCSVT 2020) model, trainer and colorize pipeline."""
+"""scgan-bench: SCGAN (Zhao et al., IEEE TCSVT 2020) model, trainer and colorize pipeline.
+
+The model API is available at the top level: ``scgan.PRESETS``, ``scgan.ModelConfig``, ``scgan.build_generator``,
+``scgan.build_discriminator``. They are imported on first access (PEP 562), so that ``import scgan`` (and therefore
+``scgan --help``) does not import torch.
+"""
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "PRESETS": "scgan.config",
+    "ModelConfig": "scgan.config",
+    "build_generator": "scgan.model",
+    "build_discriminator": "scgan.model",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str):
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'scgan' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

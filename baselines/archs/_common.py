@@ -1,0 +1,90 @@
+"""Pieces shared by the baseline architectures: Lab conversions for the contract wrappers and strict weight loading."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from metrics.color import gray_to_rgb, lab_to_rgb, rgb_to_lab
+
+
+def gray01_to_lab_l(gray01: torch.Tensor) -> torch.Tensor:
+    """BT.601 gray (N, 1, H, W) in [0, 1] -> CIE L* (N, 1, H, W) in [0, 100] of the neutral colour (y, y, y).
+
+    For a neutral sRGB colour X/Xn = Y/Yn = Z/Zn, so a* = b* = 0 and L* depends on y only; computing it through the
+    full rgb_to_lab keeps one definition of Lab in the project (metrics.color) and exports to ONNX.
+    """
+    return rgb_to_lab(gray_to_rgb(gray01))[:, 0:1]
+
+
+def lab_to_rgb01(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
+    """L* (N, 1, H, W) in [0, 100] and a*b* (N, 2, H, W) -> sRGB (N, 3, H, W) clipped to [0, 1] (D65, skimage's Lab)."""
+    return lab_to_rgb(torch.cat([lightness, ab], dim=1))
+
+
+def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], bool]:
+    """Read a PyTorch weights file: returns ``(state_dict, released)`` (tensors only, ``weights_only=True``).
+
+    Accepts a plain state dict (the form the authors released: ``released=True``), or a dict wrapping it under
+    ``generator`` (this project's checkpoints, i.e. trained here: ``released=False``), ``state_dict`` or ``model``
+    (other training scripts' wrappers: treated as released).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"weights file not found: {path}")
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # pickle/zip errors have many types; the message says what the file is not
+        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({type(exc).__name__}: {exc})") from exc
+    released = True
+    if isinstance(data, Mapping):
+        for key in ("generator", "state_dict", "model"):
+            inner = data.get(key)
+            if isinstance(inner, Mapping) and inner and all(isinstance(v, torch.Tensor) for v in inner.values()):
+                data = inner
+                released = key != "generator"
+                break
+    if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
+        raise ValueError(f"{path}: expected a state dict (names -> tensors), got {type(data).__name__}")
+    return dict(data), released
+
+
+def load_state_dict_strict(
+    module: nn.Module,
+    state_dict: Mapping[str, torch.Tensor],
+    what: str,
+    key_map: Mapping[str, str] | None = None,
+) -> None:
+    """Load ``state_dict`` into ``module`` strictly, after renaming keys with ``key_map`` (source -> module name).
+
+    The only tolerated difference: BatchNorm ``num_batches_tracked`` counters absent from the file (weights saved by
+    PyTorch < 0.4.1 or converted from Caffe/Torch7 have none; they do not affect inference) are set to 0. Any other
+    missing key, unexpected key or shape mismatch raises ValueError naming the keys and ``what``.
+    """
+    key_map = dict(key_map or {})
+    renamed: dict[str, torch.Tensor] = {}
+    for key, value in state_dict.items():
+        renamed[key_map.get(key, key)] = value
+    expected = module.state_dict()
+    missing = [k for k in expected if k not in renamed and not k.endswith("num_batches_tracked")]
+    unexpected = [k for k in renamed if k not in expected]
+    problems = []
+    if missing:
+        problems.append(f"missing keys {missing[:8]}{' ...' if len(missing) > 8 else ''} ({len(missing)} in all)")
+    if unexpected:
+        problems.append(
+            f"unexpected keys {unexpected[:8]}{' ...' if len(unexpected) > 8 else ''} ({len(unexpected)} in all)"
+        )
+    for key, value in renamed.items():
+        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
+            problems.append(f"{key}: shape {tuple(value.shape)} in the file, {tuple(expected[key].shape)} in the model")
+    if problems:
+        raise ValueError(f"{what}: state dict does not match the architecture: " + "; ".join(problems))
+    for key in expected:
+        if key.endswith("num_batches_tracked") and key not in renamed:
+            renamed[key] = torch.zeros((), dtype=torch.long)
+    module.load_state_dict(renamed, strict=True)

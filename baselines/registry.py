@@ -1,0 +1,166 @@
+"""The registry of methods: anchors, SCGAN and the published baselines, with how each is built, loaded and exported.
+
+``list_methods()`` gives the rows ``scgan baselines`` prints; ``get_architecture(name)`` the recipe for one of the
+trainable architectures (build the PyTorch network, load weights strictly, wrap it in the ONNX contract).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from torch import nn
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    """One registry row. ``weights``: "loaded" (the authors' released PyTorch weights load as they are),
+    "trained here" (no usable PyTorch release: train with this project), "none" (an anchor)."""
+
+    name: str
+    paper: str
+    input_size: int | None
+    weights: str
+    kind: str  # "anchor", "scgan" or "architecture"
+    notes: str = ""
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """How to make one baseline network.
+
+    build(**options) -> the PyTorch network in its native normalisation; load_weights(net, state_dict, released)
+    loads strictly; colorizer(net) -> an nn.Module following the contract (gray [0,1] -> rgb [0,1] (, saliency));
+    test_options: smaller settings of the same structure for fast CPU tests, with test_size the input side they take.
+    """
+
+    name: str
+    paper: str
+    input_size: int
+    weights: str
+    build: Callable[..., nn.Module]
+    load_weights: Callable[..., None]
+    colorizer: Callable[[nn.Module], nn.Module]
+    has_saliency: bool = False
+    test_options: dict = field(default_factory=dict)
+    test_size: int = 64
+    notes: str = ""
+
+
+def _architectures() -> dict[str, Architecture]:
+    from .archs import iizuka, pix2pix, saliency_variants, zhang_eccv16, zhang_siggraph17
+
+    def no_release(net, state_dict, released=True):
+        from .archs._common import load_state_dict_strict
+
+        load_state_dict_strict(net, state_dict, what=f"{type(net).__name__} weights")
+
+    return {
+        zhang_eccv16.NAME: Architecture(
+            name=zhang_eccv16.NAME,
+            paper=zhang_eccv16.PAPER,
+            input_size=zhang_eccv16.INPUT_SIZE,
+            weights="loaded",
+            build=zhang_eccv16.build,
+            load_weights=zhang_eccv16.load_weights,
+            colorizer=zhang_eccv16.Colorizer,
+            test_size=32,
+            notes="colorization_release_v2-9b330a0b.pth; 313-bin annealed mean, T=0.38",
+        ),
+        zhang_siggraph17.NAME: Architecture(
+            name=zhang_siggraph17.NAME,
+            paper=zhang_siggraph17.PAPER,
+            input_size=zhang_siggraph17.INPUT_SIZE,
+            weights="loaded",
+            build=zhang_siggraph17.build,
+            load_weights=zhang_siggraph17.load_weights,
+            colorizer=zhang_siggraph17.Colorizer,
+            test_size=32,
+            notes="siggraph17-df00044c.pth; automatic mode (no hints)",
+        ),
+        iizuka.NAME: Architecture(
+            name=iizuka.NAME,
+            paper=iizuka.PAPER,
+            input_size=iizuka.INPUT_SIZE,
+            weights="trained here",
+            build=iizuka.build,
+            load_weights=iizuka.load_weights,
+            colorizer=iizuka.Colorizer,
+            test_options={"global_size": 64, "num_classes": 10},
+            test_size=64,
+            notes="authors released Torch7 weights only; this project's layout",
+        ),
+        pix2pix.NAME: Architecture(
+            name=pix2pix.NAME,
+            paper=pix2pix.PAPER,
+            input_size=pix2pix.INPUT_SIZE,
+            weights="trained here",
+            build=pix2pix.build,
+            load_weights=pix2pix.load_weights,
+            colorizer=pix2pix.Colorizer,
+            test_options={"num_downs": 5, "ngf": 8},
+            test_size=32,
+            notes="unet_256 in the authors' key layout; no colorization weights released",
+        ),
+        saliency_variants.PIX2PIX_SAL: Architecture(
+            name=saliency_variants.PIX2PIX_SAL,
+            paper=saliency_variants.PAPER,
+            input_size=saliency_variants.INPUT_SIZE,
+            weights="trained here",
+            build=saliency_variants.build_pix2pix_sal,
+            load_weights=no_release,
+            colorizer=saliency_variants.Colorizer,
+            has_saliency=True,
+            test_options={"num_downs": 5, "ngf": 8},
+            test_size=32,
+            notes="pix2pix U-Net + SCGAN saliency head",
+        ),
+        saliency_variants.URESNET_SAL: Architecture(
+            name=saliency_variants.URESNET_SAL,
+            paper=saliency_variants.PAPER,
+            input_size=saliency_variants.INPUT_SIZE,
+            weights="trained here",
+            build=saliency_variants.build_uresnet_sal,
+            load_weights=no_release,
+            colorizer=saliency_variants.Colorizer,
+            has_saliency=True,
+            test_options={"widths": (8, 8, 16, 16)},
+            test_size=32,
+            notes="residual U-Net + SCGAN saliency head",
+        ),
+    }
+
+
+ANCHORS = {
+    "gt": MethodRow("gt", "ground truth (upper anchor)", None, "none", "anchor", "returns the RGB ground truth"),
+    "gray": MethodRow("gray", "no colour (lower anchor)", None, "none", "anchor", "returns the BT.601 gray as RGB"),
+}
+SCGAN_ROW = MethodRow(
+    "scgan",
+    "Zhao et al. SCGAN: Saliency Map-guided Colorization with Generative Adversarial Network. IEEE TCSVT 2020",
+    256,
+    "trained here",
+    "scgan",
+    "scgan:CHECKPOINT",
+)
+
+
+def architecture_names() -> list[str]:
+    return list(_architectures())
+
+
+def get_architecture(name: str) -> Architecture:
+    """The recipe of a published baseline; ValueError listing the known names for an unknown one."""
+    architectures = _architectures()
+    if name not in architectures:
+        raise ValueError(f"unknown baseline {name!r}; known: {', '.join(architectures)}")
+    return architectures[name]
+
+
+def list_methods() -> list[MethodRow]:
+    """Every method: anchors, the published baselines, then SCGAN (the order of the paper's tables)."""
+    rows = [ANCHORS["gt"], ANCHORS["gray"]]
+    for arch in _architectures().values():
+        rows.append(MethodRow(arch.name, arch.paper, arch.input_size, arch.weights, "architecture", arch.notes))
+    rows.append(SCGAN_ROW)
+    return rows

@@ -1,0 +1,46 @@
+"""`scgan report`: rebuild the leaderboard tables and plots from rows.csv alone."""
+
+from __future__ import annotations
+
+NAME = "report"
+HELP = "rebuild leaderboard tables, plots and report.html from a rows.csv"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--rows", required=True, help="rows.csv written by `scgan leaderboard`")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--quiet", action="store_true", help="do not print the table")
+
+
+def run(args) -> int:
+    import json
+    from pathlib import Path
+
+    from bench import report
+
+    rows_path = Path(args.rows)
+    rows = report.read_rows(rows_path)
+    folder = rows_path.parent
+    dataset_path = folder / "dataset_metrics.csv"
+    dataset = report.read_rows(dataset_path) if dataset_path.is_file() else None
+    run_info = None
+    if (folder / "run.json").is_file():
+        try:
+            run_info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{folder / 'run.json'}: not valid JSON ({exc})") from exc
+    out = Path(args.out)
+    figures = report.existing_figures(folder)
+    copied = []
+    if folder.resolve() != out.resolve():
+        from scgan.atomic import write_bytes
+
+        for figure in figures:
+            copied.append(write_bytes(out / figure.name, figure.read_bytes()))
+    else:
+        copied = figures
+    summary = report.build_report(rows, dataset, out, run_info=run_info, extra_images=copied)
+    if not args.quiet:
+        print(report.print_table(summary))
+        print(f"\nwritten to {out}")
+    return 0

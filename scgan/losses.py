@@ -1,0 +1,154 @@
+"""SCGAN training losses (DESIGN section 5): reconstruction, attention, WGAN-GP and LSGAN adversarial terms.
+
+Tensors here follow the trainer's normalisation: images ``(N, 3, H, W)`` RGB in ``[-1, 1]``, gray ``(N, 1, H, W)`` in
+``[-1, 1]``, saliency ``(N, 1, H, W)`` in ``[0, 1]``. The element-wise hot spots (the saliency-weighted image, the
+attention L1, the WGAN-GP interpolation and penalty) go through the ``kernels`` ops (fused Triton kernels on CUDA,
+their pure-PyTorch reference elsewhere), picked once by :func:`kernel_ops`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from scgan.errors import InputError
+
+KERNEL_CHOICES = ("auto", "triton", "reference")
+RECONSTRUCTION_CHOICES = ("l1", "l2")
+GAN_CHOICES = ("wgan-gp", "lsgan")
+
+
+def kernel_ops(choice: str = "auto", device: torch.device | str = "cpu") -> Any:
+    """The four element-wise ops (``attention_l1``, ``weighted_image``, ``interpolate``, ``gradient_penalty``).
+
+    ``"reference"``: ``kernels.reference`` (pure PyTorch); ``"triton"``: the ``kernels`` front end (Triton kernels on
+    CUDA tensors; on CPU only under ``TRITON_INTERPRET=1``); ``"auto"``: Triton on a CUDA device when Triton imports,
+    the reference otherwise (the interpreter is for tests, far too slow to train with).
+    Returns an object with the four functions and a ``name`` attribute (``"triton"`` or ``"reference"``).
+    """
+    if choice not in KERNEL_CHOICES:
+        raise InputError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, got {choice!r}")
+    device = torch.device(device)
+    if choice == "auto":
+        choice = "reference"
+        if device.type == "cuda":
+            try:
+                import triton  # noqa: F401
+
+                choice = "triton"
+            except ImportError:
+                choice = "reference"
+    import kernels
+
+    if choice == "reference":
+        from kernels import reference as module
+    else:
+        module = kernels
+    names = ("attention_l1", "weighted_image", "interpolate", "gradient_penalty")
+    missing = [n for n in names if not hasattr(module, n)]
+    if missing:
+        raise InputError(f"kernels ops {missing} not found in {module.__name__} (kernels package incomplete?)")
+    return SimpleNamespace(name=choice, **{n: getattr(module, n) for n in names})
+
+
+# --------------------------------------------------------------------------------------------- reconstruction
+def reconstruction_loss(pred: torch.Tensor, target: torch.Tensor, kind: str = "l1") -> torch.Tensor:
+    """Pixel loss between two images of the same shape: mean absolute (``l1``, the paper) or squared (``l2``) error."""
+    if pred.shape != target.shape:
+        raise InputError(f"reconstruction loss: shapes differ, {tuple(pred.shape)} vs {tuple(target.shape)}")
+    if kind == "l1":
+        return F.l1_loss(pred, target)
+    if kind == "l2":
+        return F.mse_loss(pred, target)
+    raise InputError(f"reconstruction loss must be one of {RECONSTRUCTION_CHOICES}, got {kind!r}")
+
+
+def attention_loss(
+    ops: Any, rgb_pred: torch.Tensor, sal_pred: torch.Tensor, rgb_true: torch.Tensor, sal_true: torch.Tensor
+) -> torch.Tensor:
+    """``mean |G_c(x) * G_s(x) - c * s|`` (saliency broadcast over RGB); gradients reach both predictions."""
+    return ops.attention_l1(rgb_pred, sal_pred, rgb_true, sal_true)
+
+
+# --------------------------------------------------------------------------------------------------- GAN terms
+def wgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN critic loss ``E[D(fake)] - E[D(real)]`` (to minimise), averaged over patches and batch."""
+    return fake_scores.mean() - real_scores.mean()
+
+
+def wgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """WGAN generator loss ``-E[D(fake)]``."""
+    return -fake_scores.mean()
+
+
+def lsgan_critic_loss(real_scores: torch.Tensor, fake_scores: torch.Tensor) -> torch.Tensor:
+    """LSGAN (Mao et al. 2017) discriminator loss ``0.5 (E[(D(real) - 1)^2] + E[D(fake)^2])``."""
+    return 0.5 * ((real_scores - 1).pow(2).mean() + fake_scores.pow(2).mean())
+
+
+def lsgan_generator_loss(fake_scores: torch.Tensor) -> torch.Tensor:
+    """LSGAN generator loss ``E[(D(fake) - 1)^2]``."""
+    return (fake_scores - 1).pow(2).mean()
+
+
+def gradient_penalty(
+    ops: Any,
+    critic: torch.nn.Module,
+    gray: torch.Tensor,
+    real: torch.Tensor,
+    fake: torch.Tensor,
+    eps: torch.Tensor,
+) -> torch.Tensor:
+    """WGAN-GP penalty ``mean_n (||grad_x D(gray, x)||_2 - 1)^2`` at ``x = eps * real + (1 - eps) * fake``.
+
+    ``real`` and ``fake`` are (N, 3, H, W) images (detached inside), ``eps`` is (N,) or (N, 1, 1, 1) in [0, 1], one per
+    sample. The gradient is taken with ``create_graph=True`` so the penalty's own gradient reaches the critic's
+    parameters (double backward). Not multiplied by the penalty weight.
+    """
+    if eps.dim() == 1:
+        eps = eps.view(-1, 1, 1, 1)
+    mixed = ops.interpolate(real.detach(), fake.detach(), eps.to(real.dtype)).detach().requires_grad_(True)
+    scores = critic(gray.detach(), mixed)
+    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    return ops.gradient_penalty(grad)
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """The adversarial objective of one run: ``wgan-gp`` (the paper) or ``lsgan`` (Table II ablation)."""
+
+    kind: str = "wgan-gp"
+    penalty_weight: float = 10.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in GAN_CHOICES:
+            raise InputError(f"GAN loss must be one of {GAN_CHOICES}, got {self.kind!r}")
+
+    def critic(
+        self,
+        ops: Any,
+        critic: torch.nn.Module,
+        gray: torch.Tensor,
+        real: torch.Tensor,
+        fake: torch.Tensor,
+        eps: torch.Tensor,
+    ) -> tuple[torch.Tensor, dict[str, float]]:
+        """Critic loss for one batch (``fake`` detached here) -> (loss, logged parts)."""
+        real_scores = critic(gray, real)
+        fake_scores = critic(gray, fake.detach())
+        if self.kind == "lsgan":
+            loss = lsgan_critic_loss(real_scores, fake_scores)
+            return loss, {"adv": float(loss.detach())}
+        wasserstein = wgan_critic_loss(real_scores, fake_scores)
+        penalty = gradient_penalty(ops, critic, gray, real, fake, eps)
+        loss = wasserstein + self.penalty_weight * penalty
+        return loss, {"adv": float(wasserstein.detach()), "gp": float(penalty.detach())}
+
+    def generator(self, critic: torch.nn.Module, gray: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+        """Generator's adversarial loss against one critic."""
+        scores = critic(gray, fake)
+        return lsgan_generator_loss(scores) if self.kind == "lsgan" else wgan_generator_loss(scores)

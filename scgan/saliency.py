@@ -1,0 +1,364 @@
+"""Saliency ground truth for SCGAN training: one 8-bit gray PNG per training image.
+
+SCGAN's attention loss compares ``G_c(x) * G_s(x)`` with ``c * s`` where ``s`` is a saliency map produced once per data
+set by a salient-object-detection (SOD) model (the paper used PFAN). Two detectors are provided:
+
+* :class:`OnnxSaliencyDetector`: any SOD model exported to ONNX whose input is an RGB image and whose first output is a
+  one-channel map in [0, 1] (DESIGN section 5). Conventions (those of U^2-Net / U^2-Net-p, the development model): input
+  ``1x3xSxS`` float32, RGB / 255 then ImageNet mean (0.485, 0.456, 0.406) and std (0.229, 0.224, 0.225); ``S`` is read
+  from the model's input shape (320 for U^2-Net-p) and the image is squashed to it (bilinear); the first output is the
+  fused map after sigmoid, resized back to the image size (bilinear). A model whose output leaves [0, 1] slightly
+  (numerical noise) is clipped; one that is clearly not a probability map is an error.
+* :func:`spectral_residual_saliency`: the weight-free spectral-residual detector of Hou & Zhang (CVPR 2007), so that the
+  pipeline runs on a fresh machine: on the gray image downscaled to 64 px (long side), the log amplitude spectrum minus
+  its 3x3 local average is recombined with the original phase, inverse-transformed, squared, smoothed with a Gaussian
+  and normalised to [0, 1].
+
+Geometry (what the trainer relies on): a saliency map is computed on exactly the crop the trainer sees, i.e. the image
+after the data layer's resize policy (``squash256`` by default: both sides to 256, as the paper), then stored at
+``size x size`` (default 256, the paper's training size). The trainer resizes maps bilinearly to its preset's image size
+when they differ (e.g. 64 for the small presets), just as it resizes the images, so one set of maps serves every preset.
+Maps are written as ``OUT/<relative name with .png suffix>``, single channel, 8-bit, values 0..255 (``round(255 * s)``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from scgan.errors import InputError
+
+#: ImageNet normalisation used by U^2-Net-style SOD models (DESIGN section 5).
+IMAGENET_MEAN = np.array([0.485, 0.456, 0.406], dtype=np.float32)
+IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
+
+#: Default size of stored saliency maps (the paper's training crop).
+DEFAULT_MAP_SIZE = 256
+
+#: Name of the contact sheet the ``scgan saliency`` command writes into the output folder.
+CONTACT_SHEET_NAME = "_contact_sheet.png"
+
+#: Tolerance for an ONNX model's output leaving [0, 1] before it is considered "not a probability map".
+_RANGE_SLACK = 1e-3
+
+
+def _check_rgb_uint8(image: np.ndarray, what: str = "image") -> None:
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        shape = getattr(image, "shape", None)
+        dtype = getattr(image, "dtype", None)
+        raise InputError(f"{what}: expected a uint8 RGB array of shape (H, W, 3), got shape {shape} dtype {dtype}")
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise InputError(f"{what}: empty image of shape {image.shape}")
+
+
+def _resize_float(array: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of a float32 (H, W) array (Pillow mode 'F', no quantisation)."""
+    if array.shape == (height, width):
+        return array.astype(np.float32, copy=False)
+    resized = Image.fromarray(array.astype(np.float32, copy=False), mode="F").resize(
+        (width, height), Image.Resampling.BILINEAR
+    )
+    return np.asarray(resized, dtype=np.float32)
+
+
+def _gray_bt601(image: np.ndarray) -> np.ndarray:
+    """uint8 RGB (H, W, 3) -> float64 (H, W) BT.601 luma on 0..1."""
+    rgb = image.astype(np.float64) / 255.0
+    return 0.299 * rgb[..., 0] + 0.587 * rgb[..., 1] + 0.114 * rgb[..., 2]
+
+
+# ---------------------------------------------------------------------------------------------- spectral residual
+def spectral_residual_saliency(image: np.ndarray, work_size: int = 64, sigma: float = 3.0) -> np.ndarray:
+    """Spectral-residual saliency (Hou & Zhang, CVPR 2007) of one image.
+
+    Args:
+        image: uint8 RGB array (H, W, 3), sRGB.
+        work_size: the long side of the downscaled gray image the spectrum is analysed on (64 in the paper).
+        sigma: standard deviation, in pixels of the downscaled image, of the Gaussian that smooths the squared
+            reconstruction.
+
+    Returns:
+        float32 (H, W) in [0, 1] (resized back to the input size, bilinear); constant images give all zeros.
+    """
+    from scipy import ndimage
+
+    _check_rgb_uint8(image)
+    if work_size < 8:
+        raise InputError(f"work_size must be at least 8 pixels, got {work_size}")
+    height, width = image.shape[:2]
+    scale = work_size / max(height, width)
+    small_h, small_w = max(1, round(height * scale)), max(1, round(width * scale))
+    gray = _resize_float(_gray_bt601(image).astype(np.float32), small_h, small_w).astype(np.float64)
+
+    spectrum = np.fft.fft2(gray)
+    # log amplitude; the tiny floor keeps log finite where the amplitude is exactly zero (constant images).
+    log_amplitude = np.log(np.abs(spectrum) + 1e-12)
+    phase = np.angle(spectrum)
+    residual = log_amplitude - ndimage.uniform_filter(log_amplitude, size=3, mode="nearest")
+    reconstruction = np.abs(np.fft.ifft2(np.exp(residual + 1j * phase))) ** 2
+    saliency = ndimage.gaussian_filter(reconstruction, sigma=sigma, mode="nearest")
+
+    low, high = float(saliency.min()), float(saliency.max())
+    if not np.isfinite(high) or high - low <= 1e-12 * max(1.0, abs(high)) or float(gray.max() - gray.min()) < 1e-6:
+        return np.zeros((height, width), dtype=np.float32)
+    saliency = (saliency - low) / (high - low)
+    return np.clip(_resize_float(saliency.astype(np.float32), height, width), 0.0, 1.0)
+
+
+class SpectralResidualDetector:
+    """Callable wrapper of :func:`spectral_residual_saliency` with the detector interface (``name``, ``__call__``)."""
+
+    def __init__(self, work_size: int = 64, sigma: float = 3.0):
+        self.work_size = work_size
+        self.sigma = sigma
+        self.name = f"spectral-residual(work_size={work_size},sigma={sigma})"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        return spectral_residual_saliency(image, self.work_size, self.sigma)
+
+
+# ----------------------------------------------------------------------------------------------------- ONNX SOD
+def cpu_or_cuda_providers() -> list[str]:
+    """ONNX Runtime providers that really work here: CUDA only when torch sees a GPU, else CPU alone.
+
+    onnxruntime-gpu lists the CUDA provider even on machines without a GPU; asking for it there prints errors, so it is
+    requested only when a device exists.
+    """
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    providers = []
+    try:
+        import torch
+
+        if torch.cuda.is_available() and "CUDAExecutionProvider" in available:
+            providers.append("CUDAExecutionProvider")
+    except ImportError:  # pragma: no cover - torch is a dependency; keep the CPU path usable without it
+        pass
+    providers.append("CPUExecutionProvider")
+    return providers
+
+
+class OnnxSaliencyDetector:
+    """A salient-object-detection ONNX model (U^2-Net-style conventions, see the module docstring).
+
+    Calling it on a uint8 RGB (H, W, 3) image returns float32 (H, W) in [0, 1].
+    """
+
+    def __init__(self, model_path: str | os.PathLike, providers: Sequence[str] | None = None):
+        import onnxruntime as ort
+
+        path = Path(model_path)
+        if not path.is_file():
+            raise FileNotFoundError(f"saliency model not found: {path}")
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: no provider chatter on CPU-only machines
+        try:
+            self.session = ort.InferenceSession(
+                str(path), sess_options=options, providers=list(providers or cpu_or_cuda_providers())
+            )
+        except Exception as exc:  # ORT raises its own exception types for unreadable or invalid models
+            raise InputError(f"{path}: cannot load as an ONNX model: {exc}") from exc
+        inputs = self.session.get_inputs()
+        if len(inputs) != 1:
+            raise InputError(f"{path}: a saliency model must have exactly one input, it has {len(inputs)}")
+        self.input_name = inputs[0].name
+        shape = inputs[0].shape
+        if len(shape) != 4 or shape[1] not in (3, "3"):
+            raise InputError(f"{path}: input {self.input_name!r} must be (N, 3, H, W) RGB, got shape {shape}")
+        # Fixed spatial size when the model declares one, else U^2-Net's 320.
+        self.input_size = (
+            (int(shape[2]), int(shape[3])) if isinstance(shape[2], int) and isinstance(shape[3], int) else (320, 320)
+        )
+        self.path = path
+        self.name = f"onnx:{path.name}"
+
+    def __call__(self, image: np.ndarray) -> np.ndarray:
+        _check_rgb_uint8(image)
+        height, width = image.shape[:2]
+        in_h, in_w = self.input_size
+        resized = np.asarray(
+            Image.fromarray(image).resize((in_w, in_h), Image.Resampling.BILINEAR), dtype=np.float32
+        )
+        normalised = (resized / 255.0 - IMAGENET_MEAN) / IMAGENET_STD
+        batch = np.ascontiguousarray(normalised.transpose(2, 0, 1)[None], dtype=np.float32)
+        output = np.asarray(self.session.run(None, {self.input_name: batch})[0], dtype=np.float32)
+        if output.ndim == 4:
+            if output.shape[:2] != (1, 1):
+                raise InputError(f"{self.path}: first output must have one channel, got shape {output.shape}")
+            output = output[0, 0]
+        elif output.ndim == 3 and output.shape[0] == 1:
+            output = output[0]
+        elif output.ndim != 2:
+            raise InputError(f"{self.path}: first output must be a one-channel map, got shape {output.shape}")
+        if not np.all(np.isfinite(output)):
+            raise InputError(f"{self.path}: model produced non-finite saliency values")
+        low, high = float(output.min()), float(output.max())
+        if low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
+            raise InputError(
+                f"{self.path}: first output must be a map in [0, 1] (after sigmoid), got values in [{low:.3g}, {high:.3g}]"
+            )
+        return np.clip(_resize_float(output, height, width), 0.0, 1.0)
+
+
+def build_detector(model: str | os.PathLike | None = None, method: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+    """The detector the command line asks for: ``model`` (an ONNX path) or ``method`` (``"spectral"``)."""
+    if model is not None and method is not None:
+        raise InputError("give either --model SOD.onnx or --method spectral, not both")
+    if model is not None:
+        return OnnxSaliencyDetector(model)
+    if method in (None, "spectral"):
+        return SpectralResidualDetector()
+    raise InputError(f"unknown saliency method {method!r}; available: spectral (or --model SOD.onnx)")
+
+
+# ----------------------------------------------------------------------------------------------- file helpers
+def map_name(image_name: str) -> str:
+    """Relative name of the saliency PNG for an image's relative name: the same path with a ``.png`` suffix."""
+    return str(Path(image_name).with_suffix(".png").as_posix())
+
+
+def to_uint8_map(saliency: np.ndarray) -> np.ndarray:
+    """float (H, W) in [0, 1] -> uint8 (H, W) 0..255 (rounded)."""
+    return np.round(np.clip(saliency, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def resize_map(saliency: np.ndarray, size: int) -> np.ndarray:
+    """float (H, W) -> float32 (size, size), bilinear."""
+    return _resize_float(saliency.astype(np.float32, copy=False), size, size)
+
+
+def save_map(saliency_uint8: np.ndarray, path: str | os.PathLike) -> None:
+    """Write a uint8 (H, W) map as an 8-bit single-channel PNG, atomically."""
+    from scgan.atomic import atomic_path
+
+    if saliency_uint8.dtype != np.uint8 or saliency_uint8.ndim != 2:
+        raise InputError(f"{path}: saliency map must be uint8 (H, W), got {saliency_uint8.dtype} {saliency_uint8.shape}")
+    with atomic_path(path) as tmp:
+        Image.fromarray(saliency_uint8, mode="L").save(tmp, format="PNG")
+
+
+def load_map(path: str | os.PathLike) -> np.ndarray:
+    """Read a saliency PNG -> float32 (H, W) in [0, 1]. RGB files are converted to luma (one channel expected)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"saliency map not found: {path}")
+    try:
+        with Image.open(path) as img:
+            img.load()
+            if img.mode == "I;16" or img.mode == "I":
+                array = np.asarray(img, dtype=np.float32) / 65535.0
+            else:
+                array = np.asarray(img.convert("L"), dtype=np.float32) / 255.0
+    except OSError as exc:
+        from scgan.errors import ImageReadError
+
+        raise ImageReadError(path, f"cannot read saliency map: {exc}") from exc
+    return np.clip(array, 0.0, 1.0)
+
+
+# -------------------------------------------------------------------------------------------- whole data sets
+@dataclass
+class SaliencyRunResult:
+    """Outcome of :func:`generate_saliency_maps`: relative map names written, kept (already there) and failed."""
+
+    written: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    bad: list[tuple[str, str]] = field(default_factory=list)
+    contact_sheet: Path | None = None
+
+
+def training_crop(image: np.ndarray, policy: str) -> np.ndarray:
+    """The crop the trainer sees: the data layer's resize policy applied to a uint8 RGB image."""
+    from scgan.data import resize_image
+
+    return resize_image(image, policy)
+
+
+def generate_saliency_maps(
+    entries: Iterable,
+    out_dir: str | os.PathLike,
+    detector: Callable[[np.ndarray], np.ndarray],
+    size: int = DEFAULT_MAP_SIZE,
+    policy: str = "squash256",
+    overwrite: bool = False,
+    skip_bad: bool = False,
+    progress: bool = True,
+    contact_sheet: str | os.PathLike | None = None,
+    contact_sheet_count: int = 6,
+) -> SaliencyRunResult:
+    """Write one saliency PNG per image entry (``scgan.data.ImageEntry``) under ``out_dir``.
+
+    Resumable: a map that already exists is kept unless ``overwrite``. Maps are computed on the policy crop and stored at
+    ``size x size``. A file that cannot be read stops the run (naming it) unless ``skip_bad``, which records it in
+    ``result.bad``. A contact sheet of the first ``contact_sheet_count`` images (image | saliency) is written to
+    ``contact_sheet`` when given.
+    """
+    from tqdm import tqdm
+
+    from scgan.data import load_image
+    from scgan.errors import ImageReadError
+
+    if size < 1:
+        raise InputError(f"--size must be positive, got {size}")
+    out_dir = Path(out_dir)
+    entries = list(entries)
+    if not entries:
+        raise InputError("no images to process")
+    result = SaliencyRunResult()
+    sheet_pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    for entry in tqdm(entries, desc="saliency", unit="img", disable=not progress):
+        name = map_name(entry.name)
+        target = out_dir / name
+        want_sheet = contact_sheet is not None and len(sheet_pairs) < contact_sheet_count
+        if target.exists() and not overwrite:
+            result.kept.append(name)
+            if want_sheet:
+                try:
+                    crop = training_crop(load_image(entry.path), policy)
+                    sheet_pairs.append((crop, load_map(target)))
+                except ImageReadError:
+                    pass  # the sheet is illustration only; a kept map for an unreadable image is not an error here
+            continue
+        try:
+            crop = training_crop(load_image(entry.path), policy)
+        except ImageReadError as exc:
+            if not skip_bad:
+                raise
+            result.bad.append((entry.name, str(exc)))
+            continue
+        saliency = detector(crop)
+        stored = to_uint8_map(resize_map(saliency, size))
+        save_map(stored, target)
+        result.written.append(name)
+        if want_sheet:
+            sheet_pairs.append((crop, stored.astype(np.float32) / 255.0))
+    if contact_sheet is not None and sheet_pairs:
+        write_contact_sheet(sheet_pairs, contact_sheet)
+        result.contact_sheet = Path(contact_sheet)
+    return result
+
+
+def write_contact_sheet(
+    pairs: Sequence[tuple[np.ndarray, np.ndarray]], path: str | os.PathLike, tile: int = 160
+) -> Path:
+    """PNG with one row per image: the image (uint8 RGB) | its saliency map (float [0,1], gray), each ``tile`` px."""
+    from scgan.atomic import atomic_path
+
+    if not pairs:
+        raise InputError("contact sheet needs at least one (image, saliency) pair")
+    gap = 4
+    sheet = Image.new("RGB", (2 * tile + 3 * gap, len(pairs) * (tile + gap) + gap), (255, 255, 255))
+    for row, (image, saliency) in enumerate(pairs):
+        y = gap + row * (tile + gap)
+        sheet.paste(Image.fromarray(image).resize((tile, tile), Image.Resampling.BILINEAR), (gap, y))
+        gray = Image.fromarray(to_uint8_map(saliency), mode="L").resize((tile, tile), Image.Resampling.BILINEAR)
+        sheet.paste(gray.convert("RGB"), (2 * gap + tile, y))
+    with atomic_path(path) as tmp:
+        sheet.save(tmp, format="PNG", optimize=True)
+    return Path(path)

@@ -1,0 +1,813 @@
+"""SCGAN two-stage trainer (DESIGN section 5): stage 1 L1 + attention, stage 2 adds WGAN-GP on two critics + perceptual.
+
+Runbook
+=======
+
+Saliency maps first (once per data set), then optionally the global features, then the trainer::
+
+    scgan saliency --data photos/ --out sal/ --model u2netp.onnx          # or --method spectral (no weights)
+    scgan pretrain-global --data photos/ --out global.pt --preset scgan-256
+    scgan train --data photos/ --saliency sal/ --preset scgan-256 --global-init global.pt --out runs/a
+
+Single CPU (small preset, a smoke run)::
+
+    scgan train --data samples --saliency sal/ --preset scgan-tiny --global-init none --batch-size 2 \\
+        --stage1-epochs 2 --stage2-epochs 2 --out runs/cpu
+
+Single GPU (picked automatically when present; bf16 autocast and channels_last are options)::
+
+    scgan train --data photos/ --saliency sal/ --preset scgan-256 --global-init global.pt --out runs/gpu \\
+        --amp bf16 --channels-last
+
+Several GPUs on one machine (torchrun starts one process per GPU; ``--batch-size`` is the *global* batch, split evenly
+over the processes, so the recipe does not change with the number of GPUs)::
+
+    torchrun --standalone --nproc_per_node 8 -m scgan.cli train --data photos/ --saliency sal/ \\
+        --preset scgan-256 --global-init global.pt --out runs/ddp --batch-size 64
+
+Several machines (same command on each node, node_rank 0..N-1; the output folder must be on the node of rank 0)::
+
+    torchrun --nnodes 2 --node_rank 0 --nproc_per_node 8 --rdzv_backend c10d --rdzv_endpoint HOST:29500 \\
+        -m scgan.cli train ... --out runs/multi
+
+Resume after a kill (any of the above with ``--resume``; the run's stored TrainConfig is used, the command line's
+hyper-parameters are ignored)::
+
+    scgan train --out runs/a --resume            # --data/--saliency/--preset are taken from the checkpoint
+
+What a run writes (rank 0 only; the other ranks compute): ``RUN_DIR/checkpoint.pt`` (the last good state, atomic;
+loadable by ``scgan colorize --model``), ``RUN_DIR/train_config.json``, ``RUN_DIR/losses.csv`` (one row per step),
+``RUN_DIR/samples/stage{1,2}_epoch{NNN}.png`` (gray | prediction | predicted saliency | ground truth).
+
+Determinism: the data order of epoch ``e`` is a permutation seeded by ``(seed, e)``; the input noise and the gradient
+penalty's interpolation weights of global step ``t`` are drawn from a generator seeded by ``(seed, t)`` for the whole
+global batch, and each rank takes its slice. Hence a resumed run reaches the same weights as an uninterrupted one, and
+N ranks with B/N images each compute the same update as one process with B images (up to float summation order, and
+with BatchNorm aside: batch statistics are per rank; ``batchnorm="eval"`` makes them batch-size independent).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from scgan.errors import InputError, ScganError
+from scgan.losses import (
+    GAN_CHOICES,
+    KERNEL_CHOICES,
+    RECONSTRUCTION_CHOICES,
+    AdversarialLoss,
+    attention_loss,
+    kernel_ops,
+    reconstruction_loss,
+)
+
+CHECKPOINT_NAME = "checkpoint.pt"
+LOSS_COLUMNS = (
+    "stage", "epoch", "step", "g_total", "reconstruction", "attention", "gan", "perceptual",
+    "d_c", "d_a", "gp_c", "gp_a", "lr_g", "lr_d",
+)  # fmt: skip
+TRAIN_CONFIG_VERSION = 1
+
+
+class TrainingDiverged(ScganError):
+    """A loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run; stored in every checkpoint (``"train_config"``).
+
+    Defaults are the paper's values (DESIGN section 5) unless a comment says otherwise.
+    """
+
+    # --- data --------------------------------------------------------------------------------------------------
+    data: str = ""  #: image folder, list file or "samples" (scgan.data.list_images)
+    saliency: str = ""  #: folder of saliency PNGs, paired by relative name (scgan saliency output)
+    out: str = ""  #: run folder (checkpoint, logs, samples)
+    policy: str = "squash256"  #: data-layer resize policy of the training crop (the paper squashes to 256)
+    skip_bad: bool = False  #: skip unreadable images instead of stopping (they are listed)
+    exclude_gray: bool = True  #: gray photos are not colour ground truth (DESIGN section 3)
+    # --- model -------------------------------------------------------------------------------------------------
+    preset: str = "scgan-256"  #: scgan.PRESETS name; images are resized to its image_size (antialiased) if needed
+    global_init: str = ""  #: path of `scgan pretrain-global` output, or "none" (random init); required
+    # --- schedule (paper) ---------------------------------------------------------------------------------------
+    stage1_epochs: int = 10
+    stage2_epochs: int = 30
+    batch_size: int = 8  #: global batch (split over DDP ranks)
+    lr_stage1: float = 2e-4
+    lr_g: float = 1e-4  #: stage 2, generator
+    lr_d: float = 1e-4  #: stage 2, both critics
+    betas: tuple[float, float] = (0.5, 0.999)
+    lr_decay_every: int = 10  #: stage-2 epochs between halvings (StepLR)
+    lr_decay_factor: float = 0.5
+    d_steps: int = 1  #: critic updates per generator update
+    # --- loss weights (paper) -----------------------------------------------------------------------------------
+    w_reconstruction: float = 1.0
+    w_attention: float = 0.5
+    w_gan: float = 0.05
+    w_perceptual: float = 5.0
+    gp_weight: float = 10.0
+    input_noise: float = 0.005  #: std of Gaussian noise added to the gray input ([-1, 1] scale)
+    # --- ablations (Table II) -----------------------------------------------------------------------------------
+    attention: bool = True  #: False: no attention loss, no saliency branch, no D_a (--no-attention)
+    gan: str = "wgan-gp"  #: "wgan-gp", "lsgan" (--lsgan) or "none" (--no-gan)
+    perceptual: str = "efficientnet-lite0"  #: "efficientnet-lite0", "vgg16:PATH" or "none" (--no-perceptual)
+    reconstruction: str = "l1"  #: "l1" or "l2" (--l2)
+    global_features: bool = True  #: False: no global feature network (--no-global)
+    # --- execution ----------------------------------------------------------------------------------------------
+    seed: int = 0
+    kernels: str = "auto"  #: "auto" (Triton on CUDA, reference elsewhere), "triton", "reference"
+    device: str = "auto"  #: "auto" (cuda:LOCAL_RANK when available, else cpu), "cpu", "cuda", "cuda:1", ...
+    amp: str = "none"  #: "none" or "bf16" (autocast)
+    channels_last: bool = False
+    batchnorm: str = "train"  #: "train" (the paper); "eval": BatchNorm uses running statistics (batch-size independent)
+    workers: int = 0  #: DataLoader worker processes
+    checkpoint_every: int = 0  #: also checkpoint every N steps (0: at the end of each epoch only)
+    stop_after_steps: int = 0  #: stop (resumably) once this many global steps are done (0: run to the end)
+    sample_count: int = 4  #: images on the per-epoch sample grid
+
+    def __post_init__(self) -> None:
+        self.betas = tuple(float(b) for b in self.betas)
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`InputError` naming the field for values that cannot train."""
+        checks = [
+            (self.stage1_epochs >= 0 and self.stage2_epochs >= 0, "stage epochs must be >= 0"),
+            (self.stage1_epochs + self.stage2_epochs > 0, "stage1_epochs + stage2_epochs must be > 0"),
+            (self.batch_size >= 1, "batch_size must be >= 1"),
+            (self.lr_stage1 > 0 and self.lr_g > 0 and self.lr_d > 0, "learning rates must be > 0"),
+            (len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "betas must be two values in [0, 1)"),
+            (self.lr_decay_every >= 1 and 0 < self.lr_decay_factor <= 1, "lr decay: every >= 1, factor in (0, 1]"),
+            (self.d_steps >= 1, "d_steps must be >= 1"),
+            (self.input_noise >= 0, "input_noise must be >= 0"),
+            (self.gan in (*GAN_CHOICES, "none"), f"gan must be one of {(*GAN_CHOICES, 'none')}"),
+            (self.reconstruction in RECONSTRUCTION_CHOICES, f"reconstruction must be one of {RECONSTRUCTION_CHOICES}"),
+            (self.kernels in KERNEL_CHOICES, f"kernels must be one of {KERNEL_CHOICES}"),
+            (self.amp in ("none", "bf16"), "amp must be 'none' or 'bf16'"),
+            (self.batchnorm in ("train", "eval"), "batchnorm must be 'train' or 'eval'"),
+            (self.perceptual == "none" or self.perceptual == "efficientnet-lite0" or self.perceptual.startswith("vgg16:"),
+             "perceptual must be 'efficientnet-lite0', 'vgg16:PATH' or 'none'"),
+            (self.workers >= 0 and self.checkpoint_every >= 0 and self.stop_after_steps >= 0,
+             "workers, checkpoint_every and stop_after_steps must be >= 0"),
+        ]  # fmt: skip
+        for ok, message in checks:
+            if not ok:
+                raise InputError(f"TrainConfig: {message}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["betas"] = list(self.betas)
+        data["version"] = TRAIN_CONFIG_VERSION
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        data.pop("version", None)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"train config has unknown keys {unknown}")
+        return cls(**data)
+
+    def model_config(self):
+        """The preset's ModelConfig with the architectural ablations applied."""
+        from scgan.config import get_config
+
+        random_global = self.global_init == "none"
+        return get_config(self.preset).replace(
+            saliency=self.attention,
+            global_features=self.global_features,
+            global_init="random" if (random_global or not self.global_features) else "pretrained",
+        )
+
+
+# ------------------------------------------------------------------------------------------------ distributed
+@dataclass
+class DistInfo:
+    """Process-group facts: ``rank``/``world_size`` (1 process: 0/1) and the device this process computes on."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    initialised_here: bool = False
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def setup_distributed(device: str = "auto") -> DistInfo:
+    """Join the torchrun process group when ``WORLD_SIZE`` > 1 (nccl on CUDA, gloo on CPU); pick the device."""
+    import torch.distributed as dist
+
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        dev = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
+    else:
+        dev = torch.device(device)
+        if dev.type == "cuda" and dev.index is None:
+            dev = torch.device(f"cuda:{local_rank}")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available on this machine")
+        torch.cuda.set_device(dev)
+    info = DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
+    if world_size > 1 and not (dist.is_available() and dist.is_initialized()):
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
+        info.initialised_here = True
+    return info
+
+
+# ---------------------------------------------------------------------------------------------------------- data
+class SaliencyPairedDataset(torch.utils.data.Dataset):
+    """Photos paired with their saliency maps by relative name.
+
+    Item: ``(rgb, saliency)``: float32 ``(3, S, S)`` RGB in [0, 1] and ``(1, S, S)`` in [0, 1], where ``S`` is the
+    model's image size. The photo goes through the data layer's resize policy (e.g. squash256), then, when ``S``
+    differs from the policy size, an antialiased bilinear resize to ``S``; the map is resized bilinearly to ``S``.
+    """
+
+    def __init__(self, entries: Sequence, saliency_dir: str | os.PathLike, policy: str, size: int):
+        from scgan.data import get_resize_policy
+        from scgan.saliency import map_name
+
+        self.entries = list(entries)
+        self.saliency_dir = Path(saliency_dir)
+        self.policy = get_resize_policy(policy)
+        if self.policy.mode == "none":
+            raise InputError("the trainer needs a fixed-size resize policy (squash256 or crop256), not 'native'")
+        self.size = size
+        if not self.saliency_dir.is_dir():
+            raise FileNotFoundError(f"saliency folder not found: {self.saliency_dir}")
+        self.map_paths = [self.saliency_dir / map_name(e.name) for e in self.entries]
+        missing = [str(p) for p in self.map_paths if not p.is_file()]
+        if missing:
+            shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
+            raise InputError(f"saliency map missing for {len(missing)} image(s): {shown} (run `scgan saliency`)")
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def _fit(self, tensor: torch.Tensor) -> torch.Tensor:
+        if tensor.shape[-2:] == (self.size, self.size):
+            return tensor
+        return F.interpolate(tensor[None], size=(self.size, self.size), mode="bilinear", align_corners=False,
+                             antialias=True)[0].clamp_(0.0, 1.0)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from scgan.data import load_image, resize_image, to_tensor
+        from scgan.saliency import load_map
+
+        rgb = self._fit(to_tensor(resize_image(load_image(self.entries[index].path), self.policy)))
+        sal = self._fit(torch.from_numpy(load_map(self.map_paths[index]))[None])
+        return rgb, sal
+
+
+def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
+    """Global batches of one epoch: a permutation seeded by (seed, epoch), cut into full batches (last one dropped)."""
+    generator = torch.Generator().manual_seed(_mix_seed(seed, 0x5EED, epoch))
+    order = torch.randperm(num_items, generator=generator).tolist()
+    return [order[i : i + batch_size] for i in range(0, num_items - batch_size + 1, batch_size)]
+
+
+def _mix_seed(*parts: int) -> int:
+    """A 63-bit seed from integers (stable across runs and platforms)."""
+    value = 0x9E3779B97F4A7C15
+    for part in parts:
+        value = (value ^ (int(part) & 0xFFFFFFFFFFFFFFFF)) * 0xBF58476D1CE4E5B9 & 0xFFFFFFFFFFFFFFFF
+        value ^= value >> 31
+    return value & 0x7FFFFFFFFFFFFFFF
+
+
+def step_random(seed: int, step: int, global_batch: int, size: int, rank_slice: slice) -> dict[str, torch.Tensor]:
+    """The random draws of one global step, for this rank's slice of the global batch.
+
+    ``noise``: (n, 1, size, size) standard normal (scaled by the input-noise std by the caller); ``eps_c``/``eps_a``:
+    (n,) uniform in [0, 1] (WGAN-GP interpolation weights of D_c and D_a).
+    """
+    generator = torch.Generator().manual_seed(_mix_seed(seed, 0xD1CE, step))
+    noise = torch.randn(global_batch, 1, size, size, generator=generator)
+    eps_c = torch.rand(global_batch, generator=generator)
+    eps_a = torch.rand(global_batch, generator=generator)
+    return {"noise": noise[rank_slice], "eps_c": eps_c[rank_slice], "eps_a": eps_a[rank_slice]}
+
+
+# ---------------------------------------------------------------------------------------------------- RNG state
+def rng_state() -> dict[str, Any]:
+    """torch / CUDA / numpy / Python RNG states as tensors and plain lists (safe for ``weights_only`` loading)."""
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": [s for s in torch.cuda.get_rng_state_all()] if torch.cuda.is_available() else [],
+        "numpy": {"key": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
+        "python": [py_state[0], list(py_state[1]), py_state[2]],
+    }  # fmt: skip
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"][: torch.cuda.device_count()])
+    npst = state["numpy"]
+    np.random.set_state(
+        ("MT19937", npst["key"].numpy().astype(np.uint32), npst["pos"], npst["has_gauss"], npst["cached_gaussian"])
+    )
+    version, internal, gauss = state["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+# ------------------------------------------------------------------------------------------------------ trainer
+@dataclass
+class TrainResult:
+    """Outcome of :func:`train`: where the checkpoint is, how far the run got, the last logged losses."""
+
+    checkpoint: Path | None
+    epoch: int
+    step: int
+    finished: bool
+    last_losses: dict[str, float]
+
+
+def _unwrap(module: nn.Module) -> nn.Module:
+    return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+def _set_batchnorm_eval(module: nn.Module) -> None:
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+
+
+class Trainer:
+    """Builds the networks, optimisers and data for a :class:`TrainConfig` and runs (or resumes) the two stages.
+
+    Use :func:`train` unless you need the pieces (tests and the benchmark use :meth:`train_step`).
+    """
+
+    def __init__(self, config: TrainConfig, dist_info: DistInfo | None = None, progress: bool = True,
+                 build_data: bool = True):
+        from scgan.model import build_discriminator, build_generator
+
+        self.config = config
+        self.dist = dist_info or DistInfo(device=_resolve_device(config.device))
+        self.device = self.dist.device
+        self.progress = progress and self.dist.is_main
+        if config.batch_size % self.dist.world_size:
+            raise InputError(
+                f"--batch-size {config.batch_size} (the global batch) must be divisible by the number of processes "
+                f"({self.dist.world_size})"
+            )
+        self.local_batch = config.batch_size // self.dist.world_size
+        self.model_config = config.model_config()
+        self.size = self.model_config.image_size
+        self.ops = kernel_ops(config.kernels, self.device)
+        self.adversarial = AdversarialLoss("wgan-gp" if config.gan == "none" else config.gan, config.gp_weight)
+        self.out = Path(config.out) if config.out else None
+
+        seed_everything(config.seed)  # same initial weights on every rank
+        self.generator = build_generator(self.model_config)
+        self.global_init_source = self._init_global_features()
+        self.disc_c = build_discriminator(self.model_config) if config.gan != "none" else None
+        self.disc_a = build_discriminator(self.model_config) if config.gan != "none" and config.attention else None
+        memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
+        for net in self._networks():
+            net.to(self.device, memory_format=memory_format)
+        self.perceptual = None
+        if config.perceptual != "none" and config.stage2_epochs > 0:
+            from scgan.perceptual import build_perceptual_loss
+
+            self.perceptual = build_perceptual_loss(config.perceptual).to(self.device, memory_format=memory_format)
+
+        self.g_ddp = self._wrap(self.generator)
+        self.dc_ddp = self._wrap(self.disc_c) if self.disc_c is not None else None
+        self.da_ddp = self._wrap(self.disc_a) if self.disc_a is not None else None
+
+        self.stage = 1 if config.stage1_epochs > 0 else 2
+        self.epoch = 0  # completed epochs (both stages counted)
+        self.epoch_step = 0  # steps done inside the current epoch
+        self.step = 0  # global steps done
+        self._make_optimisers(self.stage)
+
+        self.dataset = None
+        if build_data:
+            self.dataset = self._build_dataset()
+            self.steps_per_epoch = len(self.dataset) // config.batch_size
+            if self.steps_per_epoch == 0:
+                raise InputError(
+                    f"--batch-size {config.batch_size} is larger than the data set ({len(self.dataset)} images)"
+                )
+
+    # ---------------------------------------------------------------------------------------------- building
+    def _networks(self) -> list[nn.Module]:
+        return [n for n in (self.generator, self.disc_c, self.disc_a) if n is not None]
+
+    def _wrap(self, module: nn.Module) -> nn.Module:
+        if not self.dist.distributed:
+            return module
+        device_ids = [self.device.index] if self.device.type == "cuda" else None
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=True)
+
+    def _init_global_features(self) -> str:
+        cfg = self.config
+        if not cfg.global_features:
+            return "absent (--no-global)"
+        if cfg.global_init in ("", None):
+            raise InputError(
+                "--global-init is required: the path of `scgan pretrain-global` output (the paper), or 'none' for "
+                "randomly initialised global features (Table II ablation, same as --random-global)"
+            )
+        if cfg.global_init == "none":
+            return "random"
+        payload = self.generator.global_features.load_pretrained(cfg.global_init)
+        return f"{cfg.global_init} ({payload.get('source', 'unknown source')})"
+
+    def _make_optimisers(self, stage: int) -> None:
+        cfg = self.config
+        lr_g = cfg.lr_stage1 if stage == 1 else cfg.lr_g
+        self.opt_g = torch.optim.Adam(self.generator.parameters(), lr=lr_g, betas=cfg.betas)
+        self.opt_d: dict[str, torch.optim.Optimizer] = {}
+        if stage == 2:
+            for key, net in (("d_c", self.disc_c), ("d_a", self.disc_a)):
+                if net is not None:
+                    self.opt_d[key] = torch.optim.Adam(net.parameters(), lr=cfg.lr_d, betas=cfg.betas)
+        # Stage 1: constant lr (the paper gives no decay); stage 2: halved every lr_decay_every epochs.
+        step_size = cfg.lr_decay_every if stage == 2 else 10**9
+        self.sched_g = torch.optim.lr_scheduler.StepLR(self.opt_g, step_size, cfg.lr_decay_factor)
+        self.sched_d = {
+            k: torch.optim.lr_scheduler.StepLR(o, cfg.lr_decay_every, cfg.lr_decay_factor) for k, o in self.opt_d.items()
+        }
+
+    def _build_dataset(self) -> SaliencyPairedDataset:
+        from scgan.data import list_images, scan_images
+
+        cfg = self.config
+        entries = list_images(cfg.data)
+        scan = scan_images(entries, skip_bad=cfg.skip_bad, exclude_gray=cfg.exclude_gray)
+        if self.dist.is_main:
+            for name, reason in scan.bad:
+                print(f"train: skipped unreadable {name}: {reason}", file=sys.stderr)
+            if scan.gray_excluded:
+                print(f"train: {len(scan.gray_excluded)} gray image(s) excluded", file=sys.stderr)
+        if not scan.kept:
+            raise InputError(f"{cfg.data}: no usable colour images")
+        return SaliencyPairedDataset(scan.kept, cfg.saliency, cfg.policy, self.size)
+
+    # --------------------------------------------------------------------------------------------- one step
+    def _autocast(self):
+        if self.config.amp == "bf16":
+            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
+        return torch.autocast(device_type=self.device.type, enabled=False)
+
+    def _prepare(self, rgb01: torch.Tensor, sal: torch.Tensor, draws: dict[str, torch.Tensor]):
+        from metrics.color import rgb_to_gray
+
+        memory_format = torch.channels_last if self.config.channels_last else torch.contiguous_format
+        rgb01 = rgb01.to(self.device, non_blocking=True)
+        sal = sal.to(self.device, non_blocking=True).contiguous(memory_format=memory_format)
+        gray = rgb_to_gray(rgb01) * 2 - 1
+        rgb = (rgb01 * 2 - 1).contiguous(memory_format=memory_format)
+        noisy = gray + self.config.input_noise * draws["noise"].to(self.device)
+        return (gray.contiguous(memory_format=memory_format), noisy.contiguous(memory_format=memory_format), rgb, sal)
+
+    def train_mode(self) -> None:
+        for net in self._networks():
+            net.train()
+            if self.config.batchnorm == "eval":
+                _set_batchnorm_eval(net)
+
+    def train_step(self, rgb01: torch.Tensor, sal: torch.Tensor, draws: dict[str, torch.Tensor]) -> dict[str, float]:
+        """One optimisation step of the current stage on this rank's batch; returns the (local) losses.
+
+        ``rgb01``: (n, 3, S, S) RGB in [0, 1]; ``sal``: (n, 1, S, S) in [0, 1]; ``draws``: :func:`step_random`.
+        """
+        cfg = self.config
+        gray, noisy, rgb, sal = self._prepare(rgb01, sal, draws)
+        logs: dict[str, float] = {}
+        stage2_gan = self.stage == 2 and cfg.gan != "none"
+
+        with self._autocast():
+            pred_rgb, pred_sal = self.g_ddp(noisy)
+        pred_rgb = pred_rgb.float()
+        pred_sal = pred_sal.float() if pred_sal is not None else None
+        if stage2_gan:
+            # Critic update(s) on the detached prediction; the generator's graph is kept for its own update below
+            # (the generator's weights do not change in between).
+            for _ in range(cfg.d_steps):
+                fake_sal = pred_sal.detach() if pred_sal is not None else None
+                logs["d_total"] = self._critic_step(gray, rgb, sal, pred_rgb.detach(), fake_sal, draws, logs)
+
+        losses: dict[str, torch.Tensor] = {}
+        losses["reconstruction"] = reconstruction_loss(pred_rgb, rgb, cfg.reconstruction)
+        total = cfg.w_reconstruction * losses["reconstruction"]
+        if cfg.attention:
+            losses["attention"] = attention_loss(self.ops, pred_rgb, pred_sal, rgb, sal)
+            total = total + cfg.w_attention * losses["attention"]
+        if self.stage == 2:
+            if stage2_gan:
+                with self._autocast():
+                    gan = self.adversarial.generator(_unwrap(self.dc_ddp), gray, pred_rgb)
+                    if self.da_ddp is not None:
+                        weighted = self.ops.weighted_image(pred_rgb, pred_sal)
+                        gan = gan + self.adversarial.generator(_unwrap(self.da_ddp), gray, weighted)
+                losses["gan"] = gan.float()
+                total = total + cfg.w_gan * losses["gan"]
+            if self.perceptual is not None:
+                with self._autocast():
+                    losses["perceptual"] = self.perceptual(pred_rgb, rgb).float()
+                total = total + cfg.w_perceptual * losses["perceptual"]
+        losses["g_total"] = total
+        self.opt_g.zero_grad(set_to_none=True)
+        total.backward()
+        self.opt_g.step()
+        logs.update({k: float(v.detach()) for k, v in losses.items()})
+        return logs
+
+    def _critic_step(self, gray, rgb, sal, fake_rgb, fake_sal, draws, logs) -> float:
+        total = 0.0
+        pairs = [("d_c", self.dc_ddp, rgb, fake_rgb, draws["eps_c"], "gp_c")]
+        if self.da_ddp is not None:
+            real_w = self.ops.weighted_image(rgb, sal)
+            fake_w = self.ops.weighted_image(fake_rgb, fake_sal)
+            pairs.append(("d_a", self.da_ddp, real_w, fake_w, draws["eps_a"], "gp_a"))
+        for key, critic, real, fake, eps, gp_key in pairs:
+            with self._autocast():
+                loss, parts = self.adversarial.critic(self.ops, critic, gray, real, fake, eps.to(self.device))
+            opt = self.opt_d[key]
+            opt.zero_grad(set_to_none=True)
+            loss.float().backward()
+            opt.step()
+            logs[key] = float(loss.detach())
+            if "gp" in parts:
+                logs[gp_key] = parts["gp"]
+            total += float(loss.detach())
+        return total
+
+    # -------------------------------------------------------------------------------------------- checkpoints
+    @property
+    def checkpoint_path(self) -> Path | None:
+        return self.out / CHECKPOINT_NAME if self.out else None
+
+    def state(self) -> dict[str, Any]:
+        """The checkpoint payload (``scgan.checkpoint`` format plus the trainer's keys)."""
+        return {
+            "config": self.model_config.to_dict(),
+            "generator": _unwrap(self.generator).state_dict(),
+            "discriminator_c": self.disc_c.state_dict() if self.disc_c is not None else None,
+            "discriminator_a": self.disc_a.state_dict() if self.disc_a is not None else None,
+            "train_config": self.config.to_dict(),
+            "optimizers": {"g": self.opt_g.state_dict(), **{k: o.state_dict() for k, o in self.opt_d.items()}},
+            "schedulers": {"g": self.sched_g.state_dict(), **{k: s.state_dict() for k, s in self.sched_d.items()}},
+            "stage": self.stage,
+            "epoch": self.epoch,
+            "epoch_step": self.epoch_step,
+            "step": self.step,
+            "rng": rng_state(),
+            "global_init_source": self.global_init_source,
+            "perceptual": self.config.perceptual,
+            "kernels": self.ops.name,
+        }
+
+    def save(self) -> Path | None:
+        if not self.dist.is_main or self.checkpoint_path is None:
+            return None
+        from scgan.checkpoint import save_checkpoint
+
+        return save_checkpoint(self.checkpoint_path, self.state())
+
+    def load_state(self, checkpoint: dict[str, Any]) -> None:
+        """Restore everything :meth:`state` saved (the networks were built from the same TrainConfig)."""
+        from scgan.model import _load_state_dict_strict
+
+        source = self.checkpoint_path or "checkpoint"
+        _load_state_dict_strict(self.generator, checkpoint["generator"], source)
+        for net, key in ((self.disc_c, "discriminator_c"), (self.disc_a, "discriminator_a")):
+            if net is not None:
+                _load_state_dict_strict(net, checkpoint[key], source)
+        self.stage = int(checkpoint["stage"])
+        self._make_optimisers(self.stage)
+        self.opt_g.load_state_dict(checkpoint["optimizers"]["g"])
+        self.sched_g.load_state_dict(checkpoint["schedulers"]["g"])
+        for key in self.opt_d:
+            self.opt_d[key].load_state_dict(checkpoint["optimizers"][key])
+            self.sched_d[key].load_state_dict(checkpoint["schedulers"][key])
+        self.epoch = int(checkpoint["epoch"])
+        self.epoch_step = int(checkpoint["epoch_step"])
+        self.step = int(checkpoint["step"])
+        set_rng_state(checkpoint["rng"])
+
+    # ---------------------------------------------------------------------------------------------- logging
+    def _lrs(self) -> tuple[float, float | str]:
+        lr_d = next(iter(self.opt_d.values())).param_groups[0]["lr"] if self.opt_d else ""
+        return self.opt_g.param_groups[0]["lr"], lr_d
+
+    def _log_row(self, losses: dict[str, float]) -> None:
+        if not self.dist.is_main or self.out is None:
+            return
+        lr_g, lr_d = self._lrs()
+        row = {"stage": self.stage, "epoch": self.epoch + 1, "step": self.step, "lr_g": lr_g, "lr_d": lr_d}
+        row.update({k: f"{v:.6g}" for k, v in losses.items() if k in LOSS_COLUMNS})
+        path = self.out / "losses.csv"
+        new = not path.exists()
+        with open(path, "a", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOSS_COLUMNS, restval="")
+            if new:
+                writer.writeheader()
+            writer.writerow(row)
+
+    def _truncate_log(self) -> None:
+        """On resume: drop rows logged after the checkpoint's step (they will be recomputed), atomically."""
+        if not self.dist.is_main or self.out is None:
+            return
+        path = self.out / "losses.csv"
+        if not path.exists():
+            return
+        with open(path, newline="") as f:
+            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= self.step]
+        from scgan.atomic import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=LOSS_COLUMNS, restval="", extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write_samples(self) -> Path | None:
+        """Grid PNG of the first ``sample_count`` images: gray | prediction | predicted saliency | ground truth."""
+        if not self.dist.is_main or self.out is None or self.dataset is None or self.config.sample_count < 1:
+            return None
+        from metrics.color import rgb_to_gray
+        from scgan.data import save_image
+
+        count = min(self.config.sample_count, len(self.dataset))
+        items = [self.dataset[i] for i in range(count)]
+        rgb01 = torch.stack([x[0] for x in items]).to(self.device)
+        generator = _unwrap(self.generator)
+        was_training = generator.training
+        generator.eval()
+        with torch.no_grad():
+            gray01 = rgb_to_gray(rgb01)
+            pred, pred_sal = generator(gray01 * 2 - 1)
+        generator.train(was_training)
+        if was_training and self.config.batchnorm == "eval":
+            _set_batchnorm_eval(generator)
+        pred01 = ((pred.float() + 1) / 2).clamp(0, 1)
+        sal_rgb = (pred_sal.float() if pred_sal is not None else torch.zeros_like(gray01)).expand(-1, 3, -1, -1)
+        rows = [torch.cat([gray01.expand(-1, 3, -1, -1)[i], pred01[i], sal_rgb[i], rgb01[i]], dim=2)
+                for i in range(count)]
+        grid = torch.cat(rows, dim=1).cpu()
+        path = self.out / "samples" / f"stage{self.stage}_epoch{self.epoch:03d}.png"
+        save_image(grid, path)
+        return path
+
+    # ---------------------------------------------------------------------------------------------- the loop
+    def _loader(self, batches: list[list[int]]):
+        rank, world = self.dist.rank, self.dist.world_size
+        per = self.local_batch
+        local = [b[rank * per : (rank + 1) * per] for b in batches]
+        return torch.utils.data.DataLoader(
+            self.dataset, batch_sampler=local, num_workers=self.config.workers,
+            pin_memory=self.device.type == "cuda", persistent_workers=False,
+        )  # fmt: skip
+
+    def _reduce(self, losses: dict[str, float]) -> dict[str, float]:
+        """Average the logged losses over ranks (so every rank sees the same NaN decision)."""
+        if not self.dist.distributed:
+            return losses
+        import torch.distributed as dist
+
+        keys = sorted(losses)
+        vec = torch.tensor([losses[k] for k in keys], dtype=torch.float64, device=self.device)
+        dist.all_reduce(vec)
+        return {k: float(v) / self.dist.world_size for k, v in zip(keys, vec.tolist())}
+
+    def total_epochs(self) -> int:
+        return self.config.stage1_epochs + self.config.stage2_epochs
+
+    def run(self) -> TrainResult:
+        from tqdm import tqdm
+
+        cfg = self.config
+        last: dict[str, float] = {}
+        rank_slice = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
+        while self.epoch < self.total_epochs():
+            stage = 1 if self.epoch < cfg.stage1_epochs else 2
+            if stage != self.stage:  # stage 1 -> 2: fresh optimisers at the stage-2 learning rates
+                self.stage = stage
+                self._make_optimisers(stage)
+            self.train_mode()
+            batches = epoch_batches(len(self.dataset), cfg.batch_size, cfg.seed, self.epoch)[self.epoch_step :]
+            bar = tqdm(total=self.steps_per_epoch, initial=self.epoch_step, disable=not self.progress,
+                       desc=f"stage {stage} epoch {self.epoch + 1}/{self.total_epochs()}", unit="step", leave=False)
+            for rgb01, sal in self._loader(batches):
+                draws = step_random(cfg.seed, self.step, cfg.batch_size, self.size, rank_slice)
+                losses = self._reduce(self.train_step(rgb01, sal, draws))
+                bad = [k for k, v in losses.items() if not math.isfinite(v)]
+                if bad:
+                    bar.close()
+                    where = self.checkpoint_path if self.checkpoint_path and self.checkpoint_path.exists() else None
+                    raise TrainingDiverged(
+                        f"non-finite loss ({', '.join(f'{k}={losses[k]}' for k in bad)}) at step {self.step + 1} "
+                        f"(stage {stage}, epoch {self.epoch + 1}); stopped; "
+                        + (f"last good checkpoint kept: {where}" if where else "no checkpoint written yet")
+                    )
+                self.step += 1
+                self.epoch_step += 1
+                last = losses
+                self._log_row(losses)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in losses.items() if k in ("g_total", "reconstruction",
+                                                                                    "attention", "d_total")})
+                bar.update(1)
+                stop = cfg.stop_after_steps and self.step >= cfg.stop_after_steps
+                end_of_epoch = self.epoch_step >= self.steps_per_epoch
+                if end_of_epoch:
+                    self.epoch += 1
+                    self.epoch_step = 0
+                    self.sched_g.step()
+                    for sched in self.sched_d.values():
+                        sched.step()
+                    self.write_samples()
+                if end_of_epoch or stop or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
+                    self.save()
+                if stop:
+                    bar.close()
+                    return TrainResult(self.checkpoint_path, self.epoch, self.step, False, last)
+            bar.close()
+        return TrainResult(self.checkpoint_path, self.epoch, self.step, True, last)
+
+
+def _resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    return torch.device(device)
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+    """Run (or, with ``resume``, continue) a training run; see the module docstring. Returns a :class:`TrainResult`.
+
+    Under torchrun (``WORLD_SIZE`` > 1) every process calls this; rank 0 writes the outputs.
+    """
+    dist_info = setup_distributed(config.device)
+    try:
+        if resume:
+            from scgan.checkpoint import load_checkpoint
+
+            out = Path(config.out)
+            path = out / CHECKPOINT_NAME
+            if not path.is_file():
+                raise FileNotFoundError(f"--resume: no checkpoint in {out} (expected {path})")
+            checkpoint = load_checkpoint(path)
+            stored = TrainConfig.from_dict(checkpoint["train_config"])
+            # The stored recipe wins; only where to write and when to stop come from this invocation.
+            config = dataclasses.replace(stored, out=config.out, stop_after_steps=config.stop_after_steps,
+                                         device=config.device, workers=config.workers)
+        trainer = Trainer(config, dist_info, progress=progress)
+        if resume:
+            trainer.load_state(checkpoint)
+            trainer._truncate_log()
+        elif dist_info.is_main and trainer.out is not None:
+            trainer.out.mkdir(parents=True, exist_ok=True)
+            (trainer.out / "losses.csv").unlink(missing_ok=True)
+        if dist_info.is_main and trainer.out is not None:
+            from scgan.atomic import write_text
+
+            info = {"train_config": config.to_dict(), "model_config": trainer.model_config.to_dict(),
+                    "global_init_source": trainer.global_init_source, "kernels": trainer.ops.name,
+                    "world_size": dist_info.world_size, "device": str(dist_info.device)}
+            write_text(trainer.out / "train_config.json", json.dumps(info, indent=2) + "\n")
+        return trainer.run()
+    finally:
+        if dist_info.initialised_here:
+            import torch.distributed as dist
+
+            dist.destroy_process_group()
