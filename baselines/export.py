@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .contract import INPUT_NAME, OUTPUT_NAME, SALIENCY_NAME, ColorizerInfo, set_metadata, validate_colorizer
+from .contract import INPUT_NAME, OUTPUT_NAME, SALIENCY_NAME, ColorizerInfo, check_model, set_metadata
 
 PARITY_TOLERANCE = 1e-4
 OPSET = 17
@@ -37,7 +37,10 @@ class ExportResult:
 
 def onnx_parity(module: nn.Module, onnx_path: str | os.PathLike, example: torch.Tensor) -> float:
     """Max abs difference between ``module(example)`` in PyTorch and the ONNX file in ONNX Runtime (CPU), over every
-    output (a module returning a tuple is compared output by output, in the file's output order)."""
+    output (a module returning a tuple is compared output by output, in the file's output order).
+
+    This is the same check as ``scgan.export.export_generator`` does inline (that one is not exposed as a helper).
+    """
     import onnxruntime as ort
 
     ort.set_default_logger_severity(3)
@@ -97,9 +100,16 @@ def export_module(
             )
         model = onnx.load(str(tmp))
         set_metadata(model, input_size=input_size, **metadata)
+        try:
+            onnx.checker.check_model(model)
+        except onnx.checker.ValidationError as exc:
+            raise ExportParityError(f"{out_path}: onnx.checker failed: {exc}") from exc
+        info = check_model(model, out_path)
         onnx.save(model, str(tmp))
-        info = validate_colorizer(tmp, full_check=True)
-        difference = onnx_parity(module, tmp, example)
+        os.chmod(tmp, 0o644)  # the temporary file is created private (mkstemp); the export is an ordinary file
+        # Probe with another batch size than the traced one: checks the dynamic batch as well as the values.
+        probe = torch.rand(batch + 1, 1, input_size, input_size, generator=generator)
+        difference = onnx_parity(module, tmp, probe)
         if not difference <= PARITY_TOLERANCE:
             raise ExportParityError(
                 f"{out_path}: ONNX Runtime differs from PyTorch by {difference:.3g} (max abs), above {PARITY_TOLERANCE}"

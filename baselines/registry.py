@@ -86,8 +86,8 @@ def _architectures() -> dict[str, Architecture]:
             build=iizuka.build,
             load_weights=iizuka.load_weights,
             colorizer=iizuka.Colorizer,
-            test_options={"global_size": 64, "num_classes": 10},
-            test_size=64,
+            test_options={"global_size": 32, "num_classes": 10},
+            test_size=32,
             notes="authors released Torch7 weights only; this project's layout",
         ),
         pix2pix.NAME: Architecture(

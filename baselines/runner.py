@@ -76,17 +76,23 @@ def make_session(path: str | os.PathLike, device: str = "auto", threads: int | N
     if providers[0] == CUDA_PROVIDER:
         index = int(str(device).split(":", 1)[1]) if ":" in str(device) else 0
         provider_options = [{"device_id": index}, {}]
-    session = ort.InferenceSession(str(path), sess_options=options, providers=providers, provider_options=provider_options)
+    session = ort.InferenceSession(
+        str(path), sess_options=options, providers=providers, provider_options=provider_options
+    )
     active = session.get_providers()
     if providers[0] == CUDA_PROVIDER and CUDA_PROVIDER not in active and str(device).lower().startswith("cuda"):
         raise RuntimeError(f"{path}: ONNX Runtime did not start the CUDA provider (active: {active})")
     return session
 
 
+_HASH_THE_FILE = "file"
+
+
 class OnnxColorizer:
     """A colorizer ONNX file run by ONNX Runtime; implements ``scgan.colorize.Colorizer``.
 
-    Attributes: ``name``, ``input_size`` (int, or None for any size), ``sha256`` (of the ONNX file unless given),
+    Attributes: ``name``, ``input_size`` (int, or None for any size), ``sha256`` (by default of the ONNX file; the
+    caller passes the weights file's hash, or None for a randomly initialised network),
     ``providers`` (what the session really runs on), ``info`` (the contract metadata), ``has_saliency``.
     """
 
@@ -96,7 +102,7 @@ class OnnxColorizer:
         device: str = "auto",
         batch_size: int = 16,
         name: str | None = None,
-        sha256: str | None = None,
+        sha256: str | None = _HASH_THE_FILE,
         threads: int | None = None,
     ) -> None:
         self.path = Path(path)
@@ -104,7 +110,7 @@ class OnnxColorizer:
         self.name = name or self.info.name
         self.input_size = self.info.input_size
         self.has_saliency = self.info.has_saliency
-        self.sha256 = sha256 if sha256 is not None else file_sha256(self.path)
+        self.sha256 = file_sha256(self.path) if sha256 == _HASH_THE_FILE else sha256
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)
@@ -125,9 +131,10 @@ class OnnxColorizer:
                 "(use scgan.colorize.colorize to resize)"
             )
 
-    def run(self, gray01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def predict(self, gray01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """gray (N, 1, S, S) float in [0, 1] -> (rgb (N, 3, S, S) in [0, 1], saliency (N, 1, S, S) or None), in
-        batches of ``batch_size``; returned as float32 on the input's device."""
+        batches of ``batch_size``; returned as float32 on the input's device (``scgan.colorize.colorize_with_saliency``
+        uses it)."""
         self._check_gray(gray01)
         array = gray01.detach().to("cpu", torch.float32).contiguous().numpy()
         rgb_parts, saliency_parts = [], []
@@ -137,12 +144,14 @@ class OnnxColorizer:
             if self.has_saliency:
                 saliency_parts.append(outputs[1])
         rgb = torch.from_numpy(np.concatenate(rgb_parts, axis=0)).to(gray01.device)
-        saliency = torch.from_numpy(np.concatenate(saliency_parts, axis=0)).to(gray01.device) if saliency_parts else None
+        saliency = (
+            torch.from_numpy(np.concatenate(saliency_parts, axis=0)).to(gray01.device) if saliency_parts else None
+        )
         return rgb, saliency
 
     def colorize_at_size(self, gray01: torch.Tensor) -> torch.Tensor:
         """gray (N, 1, S, S) in [0, 1] at the model's size -> sRGB (N, 3, S, S) in [0, 1] (the Colorizer protocol)."""
-        return self.run(gray01)[0]
+        return self.predict(gray01)[0]
 
     def colorize(self, images: torch.Tensor, raw: bool = False) -> torch.Tensor:
         """RGB or gray images (N, 3|1, H, W) float in [0, 1] -> colorized sRGB (N, 3, H, W) in [0, 1].

@@ -77,40 +77,19 @@ def split_display_name(spec: str) -> tuple[str, str | None]:
     return spec, None
 
 
-class _InterimAnchor:
-    """Stand-in for the ``gt``/``gray`` anchors until ``baselines.load_method`` lands (then this is removed)."""
+def _load_one_method(spec: str, device: str, batch_size: int):
+    from baselines import load_method
 
-    input_size = None
-    sha256 = None
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def colorize(self, images: torch.Tensor, raw: bool = False) -> torch.Tensor:
-        if self.name == "gt":
-            return images
-        from metrics.color import gray_to_rgb, rgb_to_gray
-
-        return gray_to_rgb(rgb_to_gray(images))
+    return load_method(spec, device=device, batch_size=batch_size)
 
 
-def _load_one_method(spec: str, device: str):
-    try:
-        from baselines import load_method
-    except ImportError:
-        if spec in ANCHOR_NAMES:
-            return _InterimAnchor(spec)
-        raise InputError(f"--methods: {spec!r} needs baselines.load_method, which this install lacks") from None
-    return load_method(spec, device=device)
-
-
-def load_methods(specs: list, device: str, protocol: Protocol) -> list[MethodRun]:
+def load_methods(specs: list, device: str, protocol: Protocol, batch_size: int = 16) -> list[MethodRun]:
     """Load every method spec (strings as in ``--methods``, or ready method objects); names must be unique."""
     runs: list[MethodRun] = []
     for spec in specs:
         if isinstance(spec, str):
             base, display = split_display_name(spec)
-            method = _load_one_method(base, device)
+            method = _load_one_method(base, device, batch_size)
             name = display or str(getattr(method, "name", base))
             spec_text = spec
         else:
@@ -292,10 +271,8 @@ class EvalResult:
 
 
 def _functional(name: str):
-    try:
-        import metrics.functional as functional
-    except ImportError:  # interim until metrics.functional lands: the implementation module behind it
-        import metrics.image as functional
+    import metrics.functional as functional
+
     return getattr(functional, name)
 
 
@@ -419,6 +396,7 @@ def evaluate(entries, runs: list[MethodRun], settings: EvalSettings, classifier=
 
 def _evaluate_group(group, runs, settings, classifier, cache, timings, features, calls, image_metrics, want_top,
                     want_fid, rgb_to_lab) -> list[dict]:
+    from metrics.dataset import agreement_hits, topk_hits
     from scgan import data
 
     protocol = settings.protocol
@@ -431,7 +409,7 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
     keys = [image_content_key(g[2]) for g in group]
     with _Timer(timings, "metrics_s"):
         gt_cf = _functional("cf_abs")(gt_u8).cpu().numpy() if "cf_abs" in image_metrics else None
-        gt_lab = rgb_to_lab(gt01.to(torch.float64))
+        gt_lab = rgb_to_lab(gt_u8.to(torch.float64) / 255.0)  # exactly as the outputs below
     gt_logits = None
     if classifier is not None and (want_top or want_fid):
         with _Timer(timings, "classifier_s"):
@@ -477,17 +455,14 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
                 with _Timer(timings, "classifier_s"):
                     logits, feats = _classify(classifier, pred_u8.to(torch.float32).div(255.0).to(settings.device),
                                               want_fid)
-                top5 = torch.topk(logits, 5, dim=1).indices.numpy()
                 label_ok = labels[ok]
                 has_label = label_ok >= 0
-                if "top1" in want_top:
-                    values["top1"] = np.where(has_label, (top5[:, 0] == label_ok).astype(float), np.nan)
-                if "top5" in want_top:
-                    values["top5"] = np.where(has_label, (top5 == label_ok[:, None]).any(axis=1).astype(float),
-                                              np.nan)
+                labels_t = torch.from_numpy(np.where(has_label, label_ok, 0))
+                for k, name in ((1, "top1"), (5, "top5")):
+                    if name in want_top:
+                        values[name] = np.where(has_label, topk_hits(logits, labels_t, k), np.nan)
                 if "top1_agree" in want_top:
-                    gt_top1 = gt_logits[ok].argmax(dim=1).numpy()
-                    values["top1_agree"] = (top5[:, 0] == gt_top1).astype(float)
+                    values["top1_agree"] = agreement_hits(logits, gt_logits[ok])
                 if want_fid:
                     features[run.name].append((indices[0], feats))
         for position, i in enumerate(ok):
@@ -510,9 +485,10 @@ def _row_header(method, file, label, protocol: Protocol, index: int, error: str)
 def _classify(classifier, images01: torch.Tensor, want_features: bool):
     """(logits (N, 1000) cpu float32, pooled features (N, D) float64 numpy or None)."""
     with torch.no_grad():
-        logits = classifier.logits(images01).detach().cpu().to(torch.float32)
-        feats = classifier.features(images01).detach().cpu().to(torch.float64).numpy() if want_features else None
-    return logits, feats
+        if want_features:
+            logits, feats = classifier.logits_and_features(images01)
+            return logits.detach().cpu().to(torch.float32), feats.detach().cpu().to(torch.float64).numpy()
+        return classifier.logits(images01).detach().cpu().to(torch.float32), None
 
 
 # ---------------------------------------------------------------------------------------------------- distributed
@@ -580,7 +556,7 @@ def dataset_metrics_frame(features: dict, method_order: list[str]) -> pd.DataFra
     """FID of EfficientNet-Lite0 pooled features of each method against the ground truth's."""
     if "__gt__" not in features:
         return None
-    from metrics import frechet_distance
+    from metrics.dataset import frechet_distance
 
     gt = np.concatenate([f for _, f in features["__gt__"]])
     records = []
@@ -706,7 +682,7 @@ def run_leaderboard(config: LeaderboardConfig) -> dict:
     has_labels = any(e.label >= 0 for e in entries)
     chosen_metrics = select_metrics(protocol, config.metrics, has_labels)
     specs = config.methods or default_methods()
-    runs = load_methods(specs, config.device, protocol)
+    runs = load_methods(specs, config.device, protocol, config.batch_size)
     classifier = None
     if any(m in CLASSIFIER_METRICS for m in chosen_metrics):
         from metrics.classifier import load_classifier
@@ -736,11 +712,28 @@ def run_leaderboard(config: LeaderboardConfig) -> dict:
             raise
         error = f"rank {rank}: {exc}"
     gathered = _gather(result, error, world_size)
-    errors = [e for _, e in gathered if e]
-    if errors:
-        raise InputError("; ".join(errors))
-    if rank != 0:
-        return {}
+    try:
+        errors = [e for _, e in gathered if e]
+        if errors:
+            raise InputError("; ".join(errors))
+        if rank != 0:
+            return {}
+        return _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier, settings, cache, entries,
+                              saliency_dir, world_size, started, started_at, out)
+    finally:
+        if world_size > 1:
+            # Every rank waits for rank 0's writing, then leaves the group together (an early exit of one rank
+            # while the group is alive can abort the process in gloo's teardown).
+            import torch.distributed as dist
+
+            dist.barrier()
+            dist.destroy_process_group()
+
+
+def _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier, settings, cache, entries,
+                   saliency_dir, world_size, started, started_at, out) -> dict:
+    from scgan import data
+
     merged = merge_results([r for r, _ in gathered])
     method_order = [r.name for r in runs]
     rows = rows_frame(merged.rows, method_order)

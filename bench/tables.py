@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from bench import stats
+from metrics.dataset import cci_in_band
 
 ANCHORS = ("gt", "gray")
 ID_COLUMNS = ("method", "file", "protocol", "protocol_hash", "label", "error")
@@ -153,7 +154,7 @@ def _estimate(column: TableColumn, values: list[np.ndarray], band: tuple[float, 
     elif column.kind == "proportion":
         interval = stats.proportion_ci(values[0])
     elif column.kind == "cci_ratio":
-        interval = stats.proportion_ci(((values[0] >= band[0]) & (values[0] <= band[1])).astype(np.float64))
+        interval = stats.proportion_ci(cci_in_band(values[0], band))
     elif column.kind == "delta_cf":
         interval = stats.delta_cf_ci(values[0], values[1], n_resamples=n_resamples)
     else:
@@ -165,11 +166,7 @@ def _paired(column: TableColumn, values: list[np.ndarray], best_values: list[np.
     if column.kind == "mean" or column.kind == "proportion":
         return stats.paired_wilcoxon(values[0], best_values[0])
     if column.kind == "cci_ratio":
-
-        def in_band(v):
-            return ((v >= band[0]) & (v <= band[1])).astype(np.float64)
-
-        return stats.paired_wilcoxon(in_band(values[0]), in_band(best_values[0]))
+        return stats.paired_wilcoxon(cci_in_band(values[0], band), cci_in_band(best_values[0], band))
     if column.kind == "delta_cf":
         return stats.paired_bootstrap_difference(
             lambda p, g: np.abs(p.mean(axis=1) - g.mean(axis=1)), values, best_values, n_resamples=n_resamples
@@ -284,7 +281,8 @@ def _format_number(value: float, column: TableColumn) -> str:
         return "n/a"
     if math.isinf(value):
         return "inf" if value > 0 else "-inf"
-    return f"{value * column.scale:.{column.digits}f}"
+    # round first and add 0.0 so that a round-off -0.0001 prints as 0.00, not -0.00
+    return f"{round(value * column.scale, column.digits) + 0.0:.{column.digits}f}"
 
 
 def format_cell(cell: Cell | None, column: TableColumn, markdown: bool = True) -> str:

@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.runtime import accumulator_dtype, block_size, common_dtype, new_buffer
+from kernels.runtime import accumulator_dtype, block_size, common_dtype, kernel_op, new_buffer
 from kernels.shapes import check_attention_inputs, check_image_and_saliency
 
 _MAX_BLOCK = 1024
@@ -84,9 +84,10 @@ def _attention_l1_fwd_kernel(
     sal_pred_ptr,  # (N, 1, P)
     rgb_true_ptr,  # (N, C, P)
     sal_true_ptr,  # (N, 1, P)
-    partial_ptr,  # (N, num_blocks) out: sum over the block's C*BLOCK elements of |rgb_pred*sal_pred - rgb_true*sal_true|
+    partial_ptr,  # (N, num_blocks) out: per-block sums of |rgb_pred*sal_pred - rgb_true*sal_true| / count
     C,
     P,
+    count,  # N*C*P, the mean's divisor (applied per block, so the final reduction is a plain sum)
     ACC: tl.constexpr,
     BLOCK: tl.constexpr,
 ):
@@ -102,7 +103,7 @@ def _attention_l1_fwd_kernel(
         pred = tl.load(rgb_pred_ptr + base + offs, mask=mask, other=0).to(ACC)
         true = tl.load(rgb_true_ptr + base + offs, mask=mask, other=0).to(ACC)
         total += tl.abs(pred * sal_pred - true * sal_true)  # masked lanes are 0*0 - 0*0 = 0
-    tl.store(partial_ptr + n * tl.num_programs(1) + block, tl.sum(total, axis=0))
+    tl.store(partial_ptr + n * tl.num_programs(1) + block, tl.sum(total, axis=0) / count.to(ACC))
 
 
 @triton.jit
@@ -158,7 +159,7 @@ def _flat(tensor: torch.Tensor) -> torch.Tensor:
     return tensor.contiguous().reshape(tensor.shape[0], tensor.shape[1], -1)
 
 
-@torch.library.custom_op("scgan_kernels::weighted_image_fwd", mutates_args=())
+@kernel_op("weighted_image_fwd")
 def weighted_image_fwd(rgb: torch.Tensor, sal: torch.Tensor) -> torch.Tensor:
     """rgb (N,C,H,W) * sal (N,1,H,W) -> (N,C,H,W), same dtype as rgb (rgb and sal share a dtype)."""
     n, c, h, w = rgb.shape
@@ -176,7 +177,7 @@ def _(rgb, sal):
     return rgb.new_empty(rgb.shape)
 
 
-@torch.library.custom_op("scgan_kernels::weighted_image_bwd", mutates_args=())
+@kernel_op("weighted_image_bwd")
 def weighted_image_bwd(
     grad: torch.Tensor, rgb: torch.Tensor, sal: torch.Tensor, write_d_rgb: bool, write_d_sal: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -201,7 +202,7 @@ def _(grad, rgb, sal, write_d_rgb, write_d_sal):
     return d_rgb, d_sal
 
 
-@torch.library.custom_op("scgan_kernels::attention_l1_fwd", mutates_args=())
+@kernel_op("attention_l1_fwd")
 def attention_l1_fwd(
     rgb_pred: torch.Tensor, sal_pred: torch.Tensor, rgb_true: torch.Tensor, sal_true: torch.Tensor
 ) -> torch.Tensor:
@@ -212,11 +213,11 @@ def attention_l1_fwd(
     grid = _grid(n, h * w, block)
     partial = new_buffer(grid, rgb_pred, dtype=acc)
     _attention_l1_fwd_kernel[grid](
-        _flat(rgb_pred), _flat(sal_pred), _flat(rgb_true), _flat(sal_true), partial, c, h * w,
+        _flat(rgb_pred), _flat(sal_pred), _flat(rgb_true), _flat(sal_true), partial, c, h * w, n * c * h * w,
         ACC=_TL_ACC[acc], BLOCK=block,
     )  # fmt: skip
     # the tiny final reduction over the (N, blocks) partial sums, deterministic (no atomics)
-    return (partial.sum() / (n * c * h * w)).to(rgb_pred.dtype)
+    return partial.sum().to(rgb_pred.dtype)
 
 
 @attention_l1_fwd.register_fake
@@ -224,7 +225,7 @@ def _(rgb_pred, sal_pred, rgb_true, sal_true):
     return rgb_pred.new_empty(())
 
 
-@torch.library.custom_op("scgan_kernels::attention_l1_bwd", mutates_args=())
+@kernel_op("attention_l1_bwd")
 def attention_l1_bwd(
     grad: torch.Tensor,
     rgb_pred: torch.Tensor,
@@ -251,12 +252,11 @@ def attention_l1_bwd(
 
 @attention_l1_bwd.register_fake
 def _(grad, rgb_pred, sal_pred, rgb_true, sal_true, write_true):
-    empty = rgb_pred.new_empty(0)
     return (
         rgb_pred.new_empty(rgb_pred.shape),
         sal_pred.new_empty(sal_pred.shape),
-        rgb_true.new_empty(rgb_true.shape) if write_true else empty,
-        sal_true.new_empty(sal_true.shape) if write_true else empty,
+        rgb_true.new_empty(rgb_true.shape) if write_true else rgb_true.new_empty(0),
+        sal_true.new_empty(sal_true.shape) if write_true else sal_true.new_empty(0),
     )
 
 
@@ -268,7 +268,7 @@ class WeightedImageFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rgb, sal):
         ctx.save_for_backward(rgb, sal)
-        return torch.ops.scgan_kernels.weighted_image_fwd(rgb, sal)
+        return weighted_image_fwd(rgb, sal)
 
     @staticmethod
     def backward(ctx, grad):
@@ -278,7 +278,7 @@ class WeightedImageFunction(torch.autograd.Function):
             d_rgb = WeightedImageFunction.apply(grad, sal) if need_rgb else None
             d_sal = ChannelDotFunction.apply(grad, rgb) if need_sal else None
             return d_rgb, d_sal
-        d_rgb, d_sal = torch.ops.scgan_kernels.weighted_image_bwd(grad, rgb, sal, need_rgb, need_sal)
+        d_rgb, d_sal = weighted_image_bwd(grad, rgb, sal, need_rgb, need_sal)
         return (d_rgb if need_rgb else None), (d_sal if need_sal else None)
 
 
@@ -288,7 +288,7 @@ class ChannelDotFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        _, d_sal = torch.ops.scgan_kernels.weighted_image_bwd(a, b, b[:, :1], False, True)
+        _, d_sal = weighted_image_bwd(a, b, b[:, :1], False, True)
         return d_sal
 
     @staticmethod
@@ -310,7 +310,7 @@ class AttentionL1Function(torch.autograd.Function):
     @staticmethod
     def forward(ctx, rgb_pred, sal_pred, rgb_true, sal_true):
         ctx.save_for_backward(rgb_pred, sal_pred, rgb_true, sal_true)
-        return torch.ops.scgan_kernels.attention_l1_fwd(rgb_pred, sal_pred, rgb_true, sal_true)
+        return attention_l1_fwd(rgb_pred, sal_pred, rgb_true, sal_true)
 
     @staticmethod
     def backward(ctx, grad):
@@ -323,7 +323,7 @@ class AttentionL1Function(torch.autograd.Function):
             grads = iter(torch.autograd.grad(loss, wanted, grad, create_graph=True))
             return tuple(next(grads) if need else None for need in needs)
         write_true = needs[2] or needs[3]
-        grads = torch.ops.scgan_kernels.attention_l1_bwd(grad, *inputs, write_true)
+        grads = attention_l1_bwd(grad, *inputs, write_true)
         return tuple(g if need else None for g, need in zip(grads, needs))
 
 

@@ -115,7 +115,7 @@ TRITON_OPS = KernelOps(
 
 
 def get_ops(backend: str = "auto") -> KernelOps:
-    """The ops for the trainer's ``--kernels`` flag: ``"auto"`` (Triton where it can run), ``"triton"``, ``"reference"``.
+    """The ops for the trainer's kernels flag: ``"auto"`` (Triton where it can run), ``"triton"``, ``"reference"``.
 
     ``"triton"`` fails here when Triton is missing or when there is neither a CUDA device nor the interpreter, and at
     call time on tensors the kernels cannot take (e.g. CPU tensors without ``TRITON_INTERPRET=1``).
@@ -126,7 +126,9 @@ def get_ops(backend: str = "auto") -> KernelOps:
         return REFERENCE_OPS
     if backend == "triton":
         if not HAS_TRITON:
-            raise RuntimeError(f"kernels backend 'triton' needs triton, which is not importable ({TRITON_IMPORT_ERROR})")
+            raise RuntimeError(
+                f"kernels backend 'triton' needs triton, which is not importable ({TRITON_IMPORT_ERROR})"
+            )
         if not INTERPRET and not torch.cuda.is_available():
             raise RuntimeError(
                 "kernels backend 'triton' needs a CUDA device, or TRITON_INTERPRET=1 set before kernels is imported "

@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.runtime import accumulator_dtype, block_size, common_dtype, new_buffer, next_power_of_2
+from kernels.runtime import accumulator_dtype, block_size, common_dtype, kernel_op, new_buffer, next_power_of_2
 from kernels.shapes import check_gradient, per_sample_eps
 
 _MAX_BLOCK = 2048
@@ -186,7 +186,7 @@ def _acc(dtype: torch.dtype):
     return _TL_ACC[accumulator_dtype(dtype)]
 
 
-@torch.library.custom_op("scgan_kernels::interpolate_fwd", mutates_args=())
+@kernel_op("interpolate_fwd")
 def interpolate_fwd(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
     """eps[n] * real + (1 - eps[n]) * fake; real, fake (N, ...) one dtype, eps (N,)."""
     n, d = real.shape[0], real[0].numel()
@@ -203,7 +203,7 @@ def _(real, fake, eps):
     return real.new_empty(real.shape)
 
 
-@torch.library.custom_op("scgan_kernels::interpolate_bwd", mutates_args=())
+@kernel_op("interpolate_bwd")
 def interpolate_bwd(
     grad: torch.Tensor,
     real: torch.Tensor,
@@ -237,7 +237,7 @@ def _(grad, real, fake, eps, write_real, write_fake, write_eps):
     )
 
 
-@torch.library.custom_op("scgan_kernels::per_sample_dot", mutates_args=())
+@kernel_op("per_sample_dot")
 def per_sample_dot(a: torch.Tensor, b: torch.Tensor, square: bool) -> torch.Tensor:
     """(N,) sums over each sample of a*b (of a*a when ``square``; b is then ignored), in the accumulator dtype."""
     n, d = a.shape[0], a[0].numel()
@@ -246,7 +246,8 @@ def per_sample_dot(a: torch.Tensor, b: torch.Tensor, square: bool) -> torch.Tens
     acc = accumulator_dtype(a.dtype)
     partial = new_buffer(grid, a, dtype=acc)
     a2 = _rows(a)
-    _per_sample_dot_kernel[grid](a2, a2 if square else _rows(b), partial, d, SQUARE=square, ACC=_TL_ACC[acc], BLOCK=block)
+    b2 = a2 if square else _rows(b)
+    _per_sample_dot_kernel[grid](a2, b2, partial, d, SQUARE=square, ACC=_TL_ACC[acc], BLOCK=block)
     return partial.sum(dim=1)
 
 
@@ -255,7 +256,7 @@ def _(a, b, square):
     return a.new_empty((a.shape[0],), dtype=accumulator_dtype(a.dtype))
 
 
-@torch.library.custom_op("scgan_kernels::per_sample_scale", mutates_args=())
+@kernel_op("per_sample_scale")
 def per_sample_scale(scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     """scale[n] * x[n, ...]: scale (N,), x (N, ...) -> x's shape and dtype."""
     n, d = x.shape[0], x[0].numel()
@@ -270,7 +271,7 @@ def _(scale, x):
     return x.new_empty(x.shape)
 
 
-@torch.library.custom_op("scgan_kernels::gradient_penalty_fwd", mutates_args=())
+@kernel_op("gradient_penalty_fwd")
 def gradient_penalty_fwd(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """(penalty () in grad's dtype, per-sample norms (N,) in the accumulator dtype) of grad (N, ...)."""
     n, d = grad.shape[0], grad[0].numel()
@@ -294,7 +295,7 @@ def _(grad):
     return grad.new_empty(()), grad.new_empty((grad.shape[0],), dtype=accumulator_dtype(grad.dtype))
 
 
-@torch.library.custom_op("scgan_kernels::gradient_penalty_bwd", mutates_args=())
+@kernel_op("gradient_penalty_bwd")
 def gradient_penalty_bwd(grad_out: torch.Tensor, grad: torch.Tensor, norms: torch.Tensor) -> torch.Tensor:
     """d penalty / d grad times ``grad_out``: (N, ...) like ``grad``."""
     n, d = grad.shape[0], grad[0].numel()
@@ -318,7 +319,7 @@ class PerSampleDotFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return torch.ops.scgan_kernels.per_sample_dot(a, b, False)
+        return per_sample_dot(a, b, False)
 
     @staticmethod
     def backward(ctx, grad):
@@ -334,7 +335,7 @@ class PerSampleSumSquaresFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x):
         ctx.save_for_backward(x)
-        return torch.ops.scgan_kernels.per_sample_dot(x, x, True)
+        return per_sample_dot(x, x, True)
 
     @staticmethod
     def backward(ctx, grad):
@@ -348,7 +349,7 @@ class PerSampleScaleFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, scale, x):
         ctx.save_for_backward(scale, x)
-        return torch.ops.scgan_kernels.per_sample_scale(scale, x)
+        return per_sample_scale(scale, x)
 
     @staticmethod
     def backward(ctx, grad):
@@ -372,7 +373,7 @@ class GradientPenaltyFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, grad):
-        penalty, norms = torch.ops.scgan_kernels.gradient_penalty_fwd(grad)
+        penalty, norms = gradient_penalty_fwd(grad)
         ctx.save_for_backward(grad, norms)
         return penalty
 
@@ -380,7 +381,7 @@ class GradientPenaltyFunction(torch.autograd.Function):
     def backward(ctx, grad_out):
         grad, norms = ctx.saved_tensors
         if not torch.is_grad_enabled():
-            return torch.ops.scgan_kernels.gradient_penalty_bwd(grad_out, grad, norms)
+            return gradient_penalty_bwd(grad_out, grad, norms)
         n = grad.shape[0]
         norms = _safe_norm(PerSampleSumSquaresFunction.apply(grad))  # recomputed so it carries a graph to grad
         safe = torch.where(norms > 0, norms, torch.ones_like(norms))
@@ -395,7 +396,7 @@ class InterpolateFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, real, fake, eps):
         ctx.save_for_backward(real, fake, eps)
-        return torch.ops.scgan_kernels.interpolate_fwd(real, fake, eps)
+        return interpolate_fwd(real, fake, eps)
 
     @staticmethod
     def backward(ctx, grad):
@@ -406,9 +407,7 @@ class InterpolateFunction(torch.autograd.Function):
             d_fake = PerSampleScaleFunction.apply(1 - eps, grad) if need_fake else None
             d_eps = PerSampleDotFunction.apply(grad, real - fake).to(eps.dtype) if need_eps else None
             return d_real, d_fake, d_eps
-        d_real, d_fake, d_eps = torch.ops.scgan_kernels.interpolate_bwd(
-            grad, real, fake, eps, need_real, need_fake, need_eps
-        )
+        d_real, d_fake, d_eps = interpolate_bwd(grad, real, fake, eps, need_real, need_fake, need_eps)
         return (d_real if need_real else None), (d_fake if need_fake else None), (d_eps if need_eps else None)
 
 

@@ -1,4 +1,4 @@
-"""Argument checks shared by the reference and the Triton ops, so both paths reject the same inputs with the same text."""
+"""Argument checks shared by the reference and the Triton ops: both paths reject the same inputs with the same text."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def check_image_and_saliency(rgb: torch.Tensor, sal: torch.Tensor, rgb_name: str
         )
     if rgb.device != sal.device:
         raise ValueError(f"{rgb_name} is on {rgb.device} but {sal_name} is on {sal.device}")
+    if rgb.numel() == 0:
+        raise ValueError(f"{rgb_name} is empty (shape {tuple(rgb.shape)})")
 
 
 def check_attention_inputs(rgb_pred, sal_pred, rgb_true, sal_true) -> None:
@@ -49,8 +51,8 @@ def per_sample_eps(eps: torch.Tensor, real: torch.Tensor, fake: torch.Tensor) ->
             raise TypeError(f"{name} must be a floating point tensor, got {tensor.dtype}")
     if real.shape != fake.shape:
         raise ValueError(f"real shape {tuple(real.shape)} != fake shape {tuple(fake.shape)}")
-    if real.dim() < 1:
-        raise ValueError("real and fake must have a batch dimension (N, ...)")
+    if real.dim() < 1 or real.numel() == 0:
+        raise ValueError(f"real and fake must be non-empty (N, ...) tensors, got shape {tuple(real.shape)}")
     n = real.shape[0]
     if eps.numel() != n or (eps.dim() > 1 and (eps.shape[0] != n or any(s != 1 for s in eps.shape[1:]))):
         raise ValueError(f"eps must hold one value per sample, shape ({n},) or ({n}, 1, ...), got {tuple(eps.shape)}")
@@ -65,5 +67,5 @@ def check_gradient(grad: torch.Tensor) -> None:
         raise TypeError(f"grad must be a torch.Tensor, got {type(grad).__name__}")
     if not _is_float(grad):
         raise TypeError(f"grad must be a floating point tensor, got {grad.dtype}")
-    if grad.dim() < 1 or grad.shape[0] == 0:
-        raise ValueError(f"grad must be (N, ...) with N >= 1, got shape {tuple(grad.shape)}")
+    if grad.dim() < 1 or grad.numel() == 0:
+        raise ValueError(f"grad must be a non-empty (N, ...) tensor, got shape {tuple(grad.shape)}")

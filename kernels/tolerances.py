@@ -45,5 +45,9 @@ def assert_close_to_reference(actual: torch.Tensor, expected: torch.Tensor, dtyp
     scale = expected.abs().max().item() if expected.numel() else 1.0
     scale = scale if scale > 0 else 1.0
     torch.testing.assert_close(
-        actual / scale, expected / scale, atol=atol, rtol=rtol, msg=lambda m: f"{what} ({dtype}, scale {scale:.3g}): {m}"
+        actual / scale,
+        expected / scale,
+        atol=atol,
+        rtol=rtol,
+        msg=lambda message: f"{what} ({dtype}, scale {scale:.3g}): {message}",
     )

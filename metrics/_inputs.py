@@ -74,15 +74,16 @@ def to_8bit_values(images: torch.Tensor, quantize: bool = True, dtype: torch.dty
     """Checked image tensor -> values on the 0..255 scale of ``dtype``.
 
     uint8 input is used exactly. Float input is mapped by ``x * 255`` (computed in float64) and, with ``quantize=True``
-    (the default of every 0..255 metric), rounded half-to-even to the nearest integer: the metric then sees the image
-    exactly as it would be saved to an 8-bit file, and a float image that came from uint8 (``u / 255``, float32 or
+    (the default of every 0..255 metric), rounded to the nearest integer: the metric then sees the image
+    exactly as it would be saved to an 8-bit file (rounding half up, ``floor(x * 255 + 0.5)``, as
+    ``scgan.data.to_uint8`` and ``save_image`` do), and a float image that came from uint8 (``u / 255``, float32 or
     float64) gives bit-for-bit the value of the uint8 reference. ``quantize=False`` keeps the unrounded ``x * 255``.
     """
     if images.dtype == torch.uint8:
         return images.to(dtype)
     values = images.to(torch.float64).clamp(0.0, 1.0) * 255.0
     if quantize:
-        values = torch.round(values)
+        values = torch.floor(values + 0.5)
     return values.to(dtype)
 
 

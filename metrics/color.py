@@ -7,7 +7,8 @@ element-wise ops (``torch.where``, ``pow``, ``clamp``, multiply/add) so that it 
 The Lab conversion reproduces ``skimage.color.rgb2lab`` / ``lab2rgb`` (scikit-image 0.26) constant for constant:
 sRGB companding with the linear segment below 0.04045 (decoding) and 0.0031308 (encoding), the sRGB -> XYZ matrix of
 the sRGB specification (Rec. 709 primaries, D65), the D65 2-degree white point (0.95047, 1.0, 1.08883), and the CIE
-f(t) with the threshold 0.008856, slope 7.787 and offset 16/116 (inverse threshold 0.2068966), as scikit-image uses them.
+f(t) with the threshold 0.008856, slope 7.787 and offset 16/116 (inverse threshold 0.2068966), as scikit-image
+uses them.
 """
 
 from __future__ import annotations
@@ -155,9 +156,9 @@ def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
 
 
 def lab_to_rgb(lab: torch.Tensor) -> torch.Tensor:
-    """CIE L*a*b* (N, 3, H, W) (L in [0, 100]) -> sRGB (N, 3, H, W) clipped to [0, 1]; matches ``skimage.color.lab2rgb``.
+    """CIE L*a*b* (N, 3, H, W) (L in [0, 100]) -> sRGB (N, 3, H, W) clipped to [0, 1]; matches skimage's ``lab2rgb``.
 
-    D65, 2-degree observer, same dtype as the input. Out-of-gamut colours are clipped per channel (as scikit-image does).
+    D65, 2-degree observer, same dtype as the input. Out-of-gamut colours are clipped per channel (as skimage does).
     """
     _check_float_image(lab, 3, "lab_to_rgb(lab)")
     return xyz_to_rgb(lab_to_xyz(lab))

@@ -74,7 +74,7 @@ def topk_hits(logits: torch.Tensor, labels: torch.Tensor, k: int) -> np.ndarray:
 
 
 def agreement_hits(logits_pred: torch.Tensor, logits_true: torch.Tensor) -> np.ndarray:
-    """Per-image 0/1 (float64): 1 where the top-1 class on the colorization equals the top-1 class on the ground truth."""
+    """Per-image 0/1 (float64): 1 where the top-1 class on the colorization equals the one on the ground truth."""
     if logits_pred.shape != logits_true.shape:
         raise ValueError(f"top1_agree: logits shapes differ {tuple(logits_pred.shape)} vs {tuple(logits_true.shape)}")
     return (_ranked(logits_pred)[:, 0] == _ranked(logits_true)[:, 0]).cpu().numpy().astype(np.float64)

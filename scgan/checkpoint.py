@@ -122,7 +122,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
 
     Returns ``(generator in eval mode on device, checkpoint dict)``.
     """
-    from scgan.model import _load_state_dict_strict, build_generator
+    from scgan.model import build_generator, load_state_dict_strict
 
     checkpoint = load_checkpoint(path)
     try:
@@ -130,7 +130,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
     except (InputError, TypeError) as exc:
         raise InputError(f"{path}: bad model config: {exc}") from exc
     generator = build_generator(config)
-    _load_state_dict_strict(generator, checkpoint["generator"], path)
+    load_state_dict_strict(generator, checkpoint["generator"], path)
     return generator.to(device).eval(), checkpoint
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "ResizePolicy",
     "ScanResult",
     "ImageDataset",
+    "DatasetImageReadError",
     "load_image",
     "chroma_p99",
     "is_gray",
@@ -259,7 +260,8 @@ def _list_folder(folder: Path, recursive: bool) -> list[ImageEntry]:
                 dirnames[:] = []
                 continue
             seen_dirs.add(real)
-            dirnames[:] = [d for d in dirnames if not _is_hidden(d)]
+            # sorted: when two paths lead to one real folder, the first in name order is the one listed
+            dirnames[:] = sorted(d for d in dirnames if not _is_hidden(d))
             for filename in filenames:
                 if _is_hidden(filename) or Path(filename).suffix.lower() not in IMAGE_EXTENSIONS:
                     continue
@@ -280,7 +282,10 @@ def _list_file_entries(list_file: Path) -> list[ImageEntry]:
     entries: list[ImageEntry] = []
     missing: list[str] = []
     seen: dict[str, int] = {}
-    text = list_file.read_text(encoding="utf-8-sig")
+    try:
+        text = list_file.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{list_file}: list file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
     for lineno, raw in enumerate(text.splitlines(), start=1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -418,6 +423,13 @@ def load_labels(csv_path: str | os.PathLike) -> dict[str, int]:
     csv_path = Path(csv_path)
     if not csv_path.is_file():
         raise FileNotFoundError(f"labels file not found: {csv_path}")
+    try:
+        return _read_labels(csv_path)
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{csv_path}: labels file is not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+
+
+def _read_labels(csv_path: Path) -> dict[str, int]:
     labels: dict[str, int] = {}
     with csv_path.open(newline="", encoding="utf-8-sig") as handle:
         reader = csv.DictReader(handle)
@@ -483,39 +495,56 @@ class ScanResult:
         }
 
 
+def _chroma_of_file(entry: ImageEntry) -> float | ImageReadError:
+    try:
+        return chroma_p99(load_image(entry.path))
+    except ImageReadError as exc:
+        return exc
+
+
 def scan_images(
     entries: Iterable[ImageEntry],
     skip_bad: bool = False,
     exclude_gray: bool = True,
     progress: bool = False,
+    workers: int = 0,
 ) -> ScanResult:
     """Read every entry once: sort out unreadable files and gray images (DESIGN section 3).
 
-    Strict by default: the first unreadable file raises ``ImageReadError`` naming it. With ``skip_bad`` the file is
-    recorded in ``bad`` as ``(name, reason)`` and the scan goes on. With ``exclude_gray`` gray images go to
-    ``gray_excluded`` instead of ``kept``. ``progress`` shows a tqdm bar.
+    Strict by default: the first unreadable file (in entry order) raises ``ImageReadError`` naming it. With
+    ``skip_bad`` the file is recorded in ``bad`` as ``(name, reason)`` and the scan goes on. With ``exclude_gray`` gray
+    images go to ``gray_excluded`` instead of ``kept``. ``progress`` shows a tqdm bar. ``workers > 0`` decodes in that
+    many threads (Pillow releases the GIL while decoding); the result is the same, in entry order.
     """
     entries = list(entries)
     result = ScanResult()
-    iterator: Iterable[ImageEntry] = entries
-    if progress:
-        from tqdm import tqdm
+    if workers > 0:
+        from concurrent.futures import ThreadPoolExecutor
 
-        iterator = tqdm(entries, desc="scanning images", unit="img")
-    for entry in iterator:
-        try:
-            img = load_image(entry.path)
-        except ImageReadError as exc:
-            if not skip_bad:
-                raise
-            result.bad.append((entry.name, exc.reason))
-            continue
-        chroma = chroma_p99(img)
-        result.chroma[entry.name] = chroma
-        if exclude_gray and chroma <= GRAY_CHROMA_THRESHOLD:
-            result.gray_excluded.append(entry)
-        else:
-            result.kept.append(entry)
+        executor = ThreadPoolExecutor(max_workers=workers)
+        outcomes: Iterable[float | ImageReadError] = executor.map(_chroma_of_file, entries)
+    else:
+        executor = None
+        outcomes = map(_chroma_of_file, entries)
+    try:
+        if progress:
+            from tqdm import tqdm
+
+            outcomes = tqdm(outcomes, total=len(entries), desc="scanning images", unit="img")
+        for entry, outcome in zip(entries, outcomes):
+            if isinstance(outcome, ImageReadError):
+                if not skip_bad:
+                    raise outcome
+                result.bad.append((entry.name, outcome.reason))
+                continue
+            result.chroma[entry.name] = outcome
+            if exclude_gray and outcome <= GRAY_CHROMA_THRESHOLD:
+                result.gray_excluded.append(entry)
+            else:
+                result.kept.append(entry)
+    finally:
+        if executor is not None:
+            executor.shutdown(wait=True, cancel_futures=True)
     return result
 
 
@@ -774,11 +803,31 @@ def save_image(img: np.ndarray | torch.Tensor, path: str | os.PathLike) -> Path:
 # ----------------------------------------------------------------------------------------------------------------------
 
 
+class DatasetImageReadError(ImageReadError):
+    """The ``ImageReadError`` that ``ImageDataset`` raises: it survives DataLoader worker processes and pickling.
+
+    PyTorch rebuilds a worker's exception in the main process as ``type(exc)(formatted_traceback)``; the base class
+    needs ``(path, reason)`` and would turn into a bare ``RuntimeError``. Given one argument, this class takes the path
+    and the reason back from the traceback's last line, so the CLI still prints one line naming the file.
+    """
+
+    def __init__(self, path, reason: str | None = None):
+        if reason is None:
+            last_line = str(path).strip().splitlines()[-1] if str(path).strip() else ""
+            _, sep, message = last_line.partition(": ")  # drop the "module.ClassName: " prefix
+            path, _, reason = (message if sep else last_line).partition(": ")
+        super().__init__(path, reason)
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))
+
+
 class ImageDataset(torch.utils.data.Dataset):
     """Torch dataset over entries: item ``{"image": float32 (3, H, W) RGB [0, 1], "name": str, "label": int}``.
 
     Images are read with ``load_image`` and resized by ``policy`` when the item is fetched (so it works with
-    DataLoader workers; nothing but the entries is pickled). ``label`` is -1 for unlabelled entries. With the
+    DataLoader workers; nothing but the entries is pickled). An unreadable file raises ``DatasetImageReadError`` (an
+    ``ImageReadError`` naming the file, also from a worker process). ``label`` is -1 for unlabelled entries. With the
     ``native`` policy sizes differ, so batch with ``batch_size=1`` or a custom collate.
     """
 
@@ -791,7 +840,11 @@ class ImageDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         entry = self.entries[index]
-        img = resize_image(load_image(entry.path), self.policy)
+        try:
+            raw = load_image(entry.path)
+        except ImageReadError as exc:
+            raise DatasetImageReadError(exc.path, exc.reason) from exc
+        img = resize_image(raw, self.policy)
         return {"image": to_tensor(img), "name": entry.name, "label": int(entry.label)}
 
 

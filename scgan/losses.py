@@ -9,7 +9,6 @@ their pure-PyTorch reference elsewhere), picked once by :func:`kernel_ops`.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -25,34 +24,21 @@ GAN_CHOICES = ("wgan-gp", "lsgan")
 def kernel_ops(choice: str = "auto", device: torch.device | str = "cpu") -> Any:
     """The four element-wise ops (``attention_l1``, ``weighted_image``, ``interpolate``, ``gradient_penalty``).
 
-    ``"reference"``: ``kernels.reference`` (pure PyTorch); ``"triton"``: the ``kernels`` front end (Triton kernels on
-    CUDA tensors; on CPU only under ``TRITON_INTERPRET=1``); ``"auto"``: Triton on a CUDA device when Triton imports,
-    the reference otherwise (the interpreter is for tests, far too slow to train with).
-    Returns an object with the four functions and a ``name`` attribute (``"triton"`` or ``"reference"``).
+    ``"reference"``: ``kernels.reference`` (pure PyTorch); ``"triton"``: the fused Triton kernels (on a CUDA device; on
+    CPU only under ``TRITON_INTERPRET=1``, i.e. in tests); ``"auto"``: Triton when training on a CUDA device, the
+    reference otherwise (the CPU interpreter is a test tool, far too slow to train with).
+    Returns ``kernels.KernelOps`` (the four functions and ``name``: ``"triton"`` or ``"reference"``).
     """
-    if choice not in KERNEL_CHOICES:
-        raise InputError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, got {choice!r}")
-    device = torch.device(device)
-    if choice == "auto":
-        choice = "reference"
-        if device.type == "cuda":
-            try:
-                import triton  # noqa: F401
-
-                choice = "triton"
-            except ImportError:
-                choice = "reference"
     import kernels
 
-    if choice == "reference":
-        from kernels import reference as module
-    else:
-        module = kernels
-    names = ("attention_l1", "weighted_image", "interpolate", "gradient_penalty")
-    missing = [n for n in names if not hasattr(module, n)]
-    if missing:
-        raise InputError(f"kernels ops {missing} not found in {module.__name__} (kernels package incomplete?)")
-    return SimpleNamespace(name=choice, **{n: getattr(module, n) for n in names})
+    if choice not in KERNEL_CHOICES:
+        raise InputError(f"--kernels must be one of {', '.join(KERNEL_CHOICES)}, got {choice!r}")
+    if choice == "auto":
+        choice = "triton" if torch.device(device).type == "cuda" and kernels.HAS_TRITON else "reference"
+    try:
+        return kernels.get_ops(choice)
+    except RuntimeError as exc:  # Triton missing, or no device it can run on: a usage error, said plainly
+        raise InputError(f"--kernels {choice}: {exc}") from exc
 
 
 # --------------------------------------------------------------------------------------------- reconstruction

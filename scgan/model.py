@@ -40,6 +40,7 @@ __all__ = [
     "count_parameters",
     "batchnorm_batch_statistics",
     "fold_spectral_norm",
+    "load_state_dict_strict",
 ]
 
 
@@ -157,7 +158,7 @@ class GlobalFeatureNetwork(nn.Module):
                     f"{path}: global features built with {key}={getattr(stored, key)!r}, "
                     f"this generator has {key}={getattr(self.config, key)!r}"
                 )
-        _load_state_dict_strict(self, payload["state_dict"], path)
+        load_state_dict_strict(self, payload["state_dict"], path)
         return payload
 
 
@@ -373,11 +374,11 @@ def fold_spectral_norm(generator: Generator) -> Generator:
                 state[f"{owner}.weight"] = source[owner].weight.detach().clone()
             source[owner].train(was_training)
         # the power-iteration vectors (`...weight.0._u`, `_v`) have no counterpart
-    _load_state_dict_strict(folded, state, "fold_spectral_norm")
+    load_state_dict_strict(folded, state, "fold_spectral_norm")
     return folded.to(next(generator.parameters()).device).eval()
 
 
-def _load_state_dict_strict(module: nn.Module, state_dict: dict, source) -> None:
+def load_state_dict_strict(module: nn.Module, state_dict: dict, source) -> None:
     """``load_state_dict(strict=True)`` with an error that names the file and the mismatched keys."""
     try:
         module.load_state_dict(state_dict, strict=True)
@@ -395,3 +396,7 @@ def _load_state_dict_strict(module: nn.Module, state_dict: dict, source) -> None
         if not detail:
             detail.append(str(exc).splitlines()[-1].strip() if str(exc) else "shape mismatch")
         raise InputError(f"{source}: weights do not match the model: {'; '.join(detail)}") from exc
+
+
+# The name the checkpoint loader and the trainer first used.
+_load_state_dict_strict = load_state_dict_strict

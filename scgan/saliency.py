@@ -201,12 +201,15 @@ class OnnxSaliencyDetector:
         low, high = float(output.min()), float(output.max())
         if low < -_RANGE_SLACK or high > 1 + _RANGE_SLACK:
             raise InputError(
-                f"{self.path}: first output must be a map in [0, 1] (after sigmoid), got values in [{low:.3g}, {high:.3g}]"
+                f"{self.path}: first output must be a map in [0, 1] (after sigmoid), "
+                f"got values in [{low:.3g}, {high:.3g}]"
             )
         return np.clip(_resize_float(output, height, width), 0.0, 1.0)
 
 
-def build_detector(model: str | os.PathLike | None = None, method: str | None = None) -> Callable[[np.ndarray], np.ndarray]:
+def build_detector(
+    model: str | os.PathLike | None = None, method: str | None = None
+) -> Callable[[np.ndarray], np.ndarray]:
     """The detector the command line asks for: ``model`` (an ONNX path) or ``method`` (``"spectral"``)."""
     if model is not None and method is not None:
         raise InputError("give either --model SOD.onnx or --method spectral, not both")
@@ -238,7 +241,9 @@ def save_map(saliency_uint8: np.ndarray, path: str | os.PathLike) -> None:
     from scgan.atomic import atomic_path
 
     if saliency_uint8.dtype != np.uint8 or saliency_uint8.ndim != 2:
-        raise InputError(f"{path}: saliency map must be uint8 (H, W), got {saliency_uint8.dtype} {saliency_uint8.shape}")
+        raise InputError(
+            f"{path}: saliency map must be uint8 (H, W), got {saliency_uint8.dtype} {saliency_uint8.shape}"
+        )
     with atomic_path(path) as tmp:
         Image.fromarray(saliency_uint8, mode="L").save(tmp, format="PNG")
 
@@ -294,8 +299,8 @@ def generate_saliency_maps(
 ) -> SaliencyRunResult:
     """Write one saliency PNG per image entry (``scgan.data.ImageEntry``) under ``out_dir``.
 
-    Resumable: a map that already exists is kept unless ``overwrite``. Maps are computed on the policy crop and stored at
-    ``size x size``. A file that cannot be read stops the run (naming it) unless ``skip_bad``, which records it in
+    Resumable: a map that already exists is kept unless ``overwrite``. Maps are computed on the policy crop and stored
+    at ``size x size``. A file that cannot be read stops the run (naming it) unless ``skip_bad``, which records it in
     ``result.bad``. A contact sheet of the first ``contact_sheet_count`` images (image | saliency) is written to
     ``contact_sheet`` when given.
     """

@@ -161,7 +161,7 @@ class TrainConfig:
             (self.kernels in KERNEL_CHOICES, f"kernels must be one of {KERNEL_CHOICES}"),
             (self.amp in ("none", "bf16"), "amp must be 'none' or 'bf16'"),
             (self.batchnorm in ("train", "eval"), "batchnorm must be 'train' or 'eval'"),
-            (self.perceptual == "none" or self.perceptual == "efficientnet-lite0" or self.perceptual.startswith("vgg16:"),
+            (self.perceptual in ("none", "efficientnet-lite0") or self.perceptual.startswith("vgg16:"),
              "perceptual must be 'efficientnet-lite0', 'vgg16:PATH' or 'none'"),
             (self.workers >= 0 and self.checkpoint_every >= 0 and self.stop_after_steps >= 0,
              "workers, checkpoint_every and stop_after_steps must be >= 0"),
@@ -437,7 +437,7 @@ class Trainer:
         if not self.dist.distributed:
             return module
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids, broadcast_buffers=True)
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
 
     def _init_global_features(self) -> str:
         cfg = self.config
@@ -466,7 +466,8 @@ class Trainer:
         step_size = cfg.lr_decay_every if stage == 2 else 10**9
         self.sched_g = torch.optim.lr_scheduler.StepLR(self.opt_g, step_size, cfg.lr_decay_factor)
         self.sched_d = {
-            k: torch.optim.lr_scheduler.StepLR(o, cfg.lr_decay_every, cfg.lr_decay_factor) for k, o in self.opt_d.items()
+            key: torch.optim.lr_scheduler.StepLR(opt, cfg.lr_decay_every, cfg.lr_decay_factor)
+            for key, opt in self.opt_d.items()
         }
 
     def _build_dataset(self) -> SaliencyPairedDataset:
@@ -692,7 +693,7 @@ class Trainer:
 
     # ---------------------------------------------------------------------------------------------- the loop
     def _loader(self, batches: list[list[int]]):
-        rank, world = self.dist.rank, self.dist.world_size
+        rank = self.dist.rank
         per = self.local_batch
         local = [b[rank * per : (rank + 1) * per] for b in batches]
         return torch.utils.data.DataLoader(

@@ -205,9 +205,13 @@ def test_colorize_command_end_to_end(tmp_path, tiny_checkpoint, capsys):
     # a single file with --raw
     raw_out = tmp_path / "raw"
     status = main(["colorize", str(photos / "a.jpg"), "--model", str(tiny_checkpoint), "--out", str(raw_out),
-                   "--raw", "--quiet"])
+                   "--raw", "--quiet", "--bn-mode", "train", "--batch-size", "1"])
     assert status == 0 and (raw_out / "a.png").is_file()
-    assert json.loads((raw_out / "colorize_report.json").read_text())["mode"] == "raw"
+    report = json.loads((raw_out / "colorize_report.json").read_text())
+    assert report["mode"] == "raw" and report["bn_mode"] == "train"
+    released = ScganColorizer.from_checkpoint(tiny_checkpoint, bn_mode="train")
+    expected = colorize(released, to_tensor(load_image(photos / "a.jpg")).unsqueeze(0), raw=True)[0]
+    assert (to_tensor(load_image(raw_out / "a.png")) - expected).abs().max() <= 0.5 / 255 + 1e-6
 
 
 def test_colorize_command_errors(tmp_path, tiny_checkpoint, capsys):
@@ -221,3 +225,7 @@ def test_colorize_command_errors(tmp_path, tiny_checkpoint, capsys):
     status = main(["colorize", str(photo), "--model", str(tiny_checkpoint), "--out", str(tmp_path / "o"),
                    "--batch-size", "0"])
     assert status == 2 and "--batch-size" in capsys.readouterr().err
+    other = tmp_path / "other"
+    _write_photo(other / "a.jpg", 32, 32, 1)
+    status = main(["colorize", str(photo), str(other), "--model", str(tiny_checkpoint), "--out", out])
+    assert status == 2 and "same output a.png" in capsys.readouterr().err

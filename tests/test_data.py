@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageFile
 
 from scgan import data
@@ -44,11 +46,11 @@ def random_rgb(h: int, w: int, seed: int = 0) -> np.ndarray:
 
 
 def write_png16(path: Path, arr: np.ndarray) -> None:
-    """Write a 16-bit PNG (gray (H, W), RGB (H, W, 3) or RGBA (H, W, 4)) by hand: Pillow cannot write 16-bit RGB."""
+    """Write a 16-bit PNG (gray (H, W), gray+alpha (H, W, 2), RGB or RGBA) by hand: Pillow cannot write 16-bit RGB."""
     if arr.ndim == 2:
         arr = arr[..., None]
     h, w, c = arr.shape
-    color_type = {1: 0, 3: 2, 4: 6}[c]
+    color_type = {1: 0, 2: 4, 3: 2, 4: 6}[c]
     raw = b"".join(b"\x00" + arr[y].astype(">u2").tobytes() for y in range(h))
 
     def chunk(tag: bytes, payload: bytes) -> bytes:
@@ -196,6 +198,30 @@ def test_16bit_rgb_and_rgba_png(tmp_path):
     np.testing.assert_array_equal(load_image(tmp_path / "rgba16.png"), rgb16 >> 8)
 
 
+def test_16bit_tiff_gray_and_rgb(tmp_path):
+    tifffile = pytest.importorskip("tifffile")  # installed with scikit-image
+    rng = np.random.default_rng(4)
+    rgb16 = rng.integers(0, 65536, (4, 5, 3)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "rgb16.tif", rgb16, photometric="rgb")
+    np.testing.assert_array_equal(load_image(tmp_path / "rgb16.tif"), rgb16 >> 8)
+    gray16 = rng.integers(0, 65536, (4, 5)).astype(np.uint16)
+    tifffile.imwrite(tmp_path / "gray16.tif", gray16)
+    np.testing.assert_array_equal(load_image(tmp_path / "gray16.tif")[..., 1], np.floor(gray16 / 257 + 0.5))
+
+
+def test_16bit_gray_alpha_png(tmp_path):
+    la16 = np.array([[[1000, 65535], [50000, 0]]], dtype=np.uint16)
+    write_png16(tmp_path / "la16.png", la16)
+    np.testing.assert_array_equal(load_image(tmp_path / "la16.png")[0], [[3, 3, 3], [255, 255, 255]])
+
+
+def test_decompression_bomb_is_a_read_error(tmp_path, monkeypatch):
+    Image.fromarray(random_rgb(8, 8)).save(tmp_path / "big.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10)  # 64 pixels > 2 x 10: Pillow refuses
+    with pytest.raises(ImageReadError, match="big.png"):
+        load_image(tmp_path / "big.png")
+
+
 def _jpeg_with_orientation(path: Path, orientation: int) -> np.ndarray:
     """A 40 wide, 16 high JPEG: left half red, right half blue; EXIF Orientation tag set."""
     stored = np.zeros((16, 40, 3), dtype=np.uint8)
@@ -309,6 +335,18 @@ def test_gray_rule_at_the_threshold():
     # one strong outlier in 100 is enough (linear interpolation), one in 1000 is not
     assert not is_gray(_pixels_with_chroma([0] * 99 + [255]))
     assert is_gray(_pixels_with_chroma([0] * 999 + [255]))
+
+
+@settings(max_examples=40, deadline=None)
+@given(h=st.integers(1, 20), w=st.integers(1, 20), spread=st.integers(0, 4), seed=st.integers(0, 2**16))
+def test_property_gray_rule_matches_numpy(h, w, spread, seed):
+    rng = np.random.default_rng(seed)
+    base = rng.integers(10, 240, (h, w, 1))
+    img = (base + rng.integers(-spread, spread + 1, (h, w, 3))).astype(np.uint8)
+    f = img.astype(np.float64)
+    p99 = np.percentile(np.abs(f[..., 0] - f[..., 1]) + np.abs(f[..., 1] - f[..., 2]), 99)
+    assert chroma_p99(img) == p99
+    assert is_gray(img) == (p99 <= 2)
 
 
 def test_chroma_uses_both_differences():
@@ -464,6 +502,21 @@ def test_bad_label_files(tmp_path, text, message):
         load_labels(tmp_path / "labels.csv")
 
 
+def test_non_utf8_list_and_labels_files(tmp_path):
+    (tmp_path / "set.txt").write_bytes(b"caf\xe9.jpg\n")
+    with pytest.raises(InputError, match="set.txt: list file is not UTF-8"):
+        list_images(tmp_path / "set.txt")
+    (tmp_path / "labels.csv").write_bytes(b"file,label\ncaf\xe9.jpg,1\n")
+    with pytest.raises(InputError, match="labels.csv: labels file is not UTF-8"):
+        load_labels(tmp_path / "labels.csv")
+
+
+def test_symlink_loop_is_listed_once(tmp_path):
+    touch_image(tmp_path / "sub" / "a.png")
+    (tmp_path / "sub" / "loop").symlink_to(tmp_path)
+    assert [e.name for e in list_images(tmp_path)] == ["sub/a.png"]
+
+
 def test_labels_file_not_found(tmp_path):
     with pytest.raises(FileNotFoundError, match="labels file not found"):
         load_labels(tmp_path / "labels.csv")
@@ -581,6 +634,17 @@ def opencv_fixed_point_scalar(img: np.ndarray, out_h: int, out_w: int) -> np.nda
 def test_opencv_bilinear_matches_pixel_by_pixel_restatement(shape, out):
     img = random_rgb(*shape, seed=sum(shape))
     np.testing.assert_array_equal(resize_bilinear_opencv(img, *out), opencv_fixed_point_scalar(img, *out))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    h=st.integers(1, 12), w=st.integers(1, 12), out_h=st.integers(1, 16), out_w=st.integers(1, 16),
+    channels=st.sampled_from([1, 3]), seed=st.integers(0, 2**16),
+)
+def test_property_bilinear_matches_restatement(h, w, out_h, out_w, channels, seed):
+    img = np.random.default_rng(seed).integers(0, 256, (h, w, channels), dtype=np.uint8)
+    expected = opencv_fixed_point_scalar(img, out_h, out_w)
+    np.testing.assert_array_equal(resize_bilinear_opencv(img, out_h, out_w), expected)
 
 
 def test_squash256_against_float_half_pixel_formula():
@@ -735,6 +799,10 @@ def test_scan_strict_and_skip_bad(tmp_path):
     summary = result.summary()
     assert summary["gray_excluded"] == ["gray.png"] and summary["bad"][0]["file"] == "broken.jpg"
     json.dumps(summary)
+    threaded = scan_images(entries, skip_bad=True, workers=2)
+    assert (threaded.kept, threaded.gray_excluded, threaded.bad) == (result.kept, result.gray_excluded, result.bad)
+    with pytest.raises(ImageReadError, match="broken.jpg"):
+        scan_images(entries, workers=2)
     kept_all = scan_images(entries, skip_bad=True, exclude_gray=False)
     assert [e.name for e in kept_all.kept] == ["colour1.png", "colour2.jpg", "gray.png"]
 
@@ -760,6 +828,24 @@ def test_dataset_through_dataloader_with_workers(tmp_path):
         data.load_batch(entries, "native")
     native = ImageDataset(list_images(tmp_path), "native")[0]
     assert native["image"].shape == (3, 12, 20) and native["label"] == -1
+
+
+def test_dataset_read_error_from_a_worker_names_the_file(tmp_path):
+    touch_image(tmp_path / "good.png")
+    (tmp_path / "bad.jpg").write_bytes(_jpeg_bytes()[:400])
+    dataset = ImageDataset(list_images(tmp_path), "squash256")
+    with pytest.raises(ImageReadError) as direct:
+        dataset[0]
+    assert direct.value.path == tmp_path / "bad.jpg" and "truncated" in direct.value.reason
+    loader = torch.utils.data.DataLoader(dataset, batch_size=1, num_workers=1)
+    with pytest.raises(ImageReadError) as info:
+        list(loader)
+    assert str(info.value.path) == str(tmp_path / "bad.jpg")
+    assert "truncated" in info.value.reason and "\n" not in str(info.value)
+    import pickle
+
+    copy = pickle.loads(pickle.dumps(direct.value))
+    assert (copy.path, copy.reason) == (direct.value.path, direct.value.reason)
 
 
 # ----------------------------------------------------------------------------------------------------------------------
@@ -788,6 +874,27 @@ def test_pair_by_stem_when_extensions_differ():
     assert data.name_stem("sub/x.tar.gz") == "sub/x.tar"
     assert data.name_stem("noext") == "noext"
     assert data.name_stem(".hidden") == ".hidden"
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    stems=st.sets(
+        st.tuples(st.sampled_from(["", "sub/", "sub/deep/"]), st.text("ab_0.", min_size=1, max_size=4)).map(
+            lambda t: t[0] + "x" + t[1]
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    extensions=st.lists(st.sampled_from([".jpg", ".JPEG", ".png", ".bmp"]), min_size=12, max_size=12),
+    seed=st.integers(0, 1000),
+)
+def test_property_predictions_named_by_output_name_always_pair(stems, extensions, seed):
+    gt = entries(*sorted(stem + ext for stem, ext in zip(sorted(stems), extensions)))
+    preds = entries(*(data.output_name(g.name) for g in gt))
+    preds = [preds[i] for i in np.random.default_rng(seed).permutation(len(preds))]
+    pairs = pair_by_name(gt, preds)
+    assert [g for g, _ in pairs] == gt
+    assert all(data.name_stem(g.name) == data.name_stem(p.name) for g, p in pairs)
 
 
 def test_pair_errors_name_missing_and_extra():

@@ -174,3 +174,26 @@ def test_rows_with_mixed_protocols_are_refused():
     rows.loc[1, "protocol_hash"] = "other"
     with pytest.raises(ValueError, match="protocol"):
         tables.summarize(rows)
+
+
+def test_table_directions_follow_the_metrics_registry():
+    import metrics
+
+    for column in tables.TABLE_COLUMNS:
+        if column.key == "cci":
+            assert column.higher_is_better is None  # descriptive: the band, not "more", is the target
+            continue
+        assert column.higher_is_better == metrics.metric_info(column.key).higher_is_better, column.key
+
+
+def test_dataset_values_match_the_metrics_package():
+    from metrics.dataset import cci_ratio_from_values, delta_cf_from_values
+
+    rng = np.random.default_rng(2)
+    cci = rng.uniform(10, 25, 50)
+    cf_pred, cf_gt = rng.uniform(10, 40, 50), rng.uniform(10, 40, 50)
+    rows = _rows({"m": list(cci)}, column="cci",
+                 extra=lambda m, i: {"cf_abs": cf_pred[i], "gt_cf_abs": cf_gt[i]})
+    summary = tables.summarize(rows, n_resamples=200)
+    assert summary.cells[("m", "cci_ratio")].estimate == cci_ratio_from_values(cci)
+    assert summary.cells[("m", "delta_cf")].estimate == pytest.approx(delta_cf_from_values(cf_pred, cf_gt), rel=1e-12)

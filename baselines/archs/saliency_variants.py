@@ -43,7 +43,10 @@ def _up_conv(cin: int, cout: int) -> nn.Sequential:
 
 
 class SaliencyHead(nn.Module):
-    """SCGAN-style saliency branch: ``forward(f8, f4, f2)`` (decoder features at 1/8, 1/4, 1/2) -> (N, 1, H, W) in [0, 1]."""
+    """SCGAN-style saliency branch.
+
+    ``forward(f8, f4, f2)``: decoder features at 1/8, 1/4, 1/2 of the input -> saliency (N, 1, H, W) in [0, 1].
+    """
 
     def __init__(self, c8: int, c4: int, c2: int, width: int = 128) -> None:
         super().__init__()
@@ -61,7 +64,10 @@ class SaliencyHead(nn.Module):
 
 
 class Pix2PixSal(nn.Module):
-    """pix2pix U-Net + saliency head. ``forward(gray_pm1)`` -> ``(rgb_pm1, saliency01)``; H, W multiples of 2**num_downs."""
+    """pix2pix U-Net + saliency head.
+
+    ``forward(gray_pm1)`` -> ``(rgb_pm1, saliency01)``; H, W multiples of 2**num_downs.
+    """
 
     def __init__(self, num_downs: int = 8, ngf: int = 64, use_dropout: bool = True) -> None:
         super().__init__()
@@ -130,7 +136,9 @@ class UResNetSal(nn.Module):
         if len(widths) < 4:
             raise ValueError(f"at least 4 levels are needed (the head reads 1/8 of the input), got {len(widths)}")
         self.widths = tuple(widths)
-        self.stem = nn.Sequential(nn.Conv2d(1, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(True))
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, widths[0], 3, padding=1, bias=False), nn.BatchNorm2d(widths[0]), nn.ReLU(True)
+        )
         self.down = nn.ModuleList()
         cin = widths[0]
         for cout in widths:
@@ -189,7 +197,7 @@ def build_uresnet_sal(widths: tuple[int, ...] = (64, 128, 256, 512, 512)) -> URe
 
 
 class Colorizer(nn.Module):
-    """Contract wrapper: gray (N, 1, H, W) in [0, 1] -> (rgb (N, 3, H, W) in [0, 1], saliency (N, 1, H, W) in [0, 1])."""
+    """Contract wrapper: gray (N, 1, H, W) in [0, 1] -> (rgb (N, 3, H, W) [0, 1], saliency (N, 1, H, W) [0, 1])."""
 
     def __init__(self, net: nn.Module) -> None:
         super().__init__()

@@ -20,7 +20,10 @@ from torch import nn
 from ._common import gray01_to_lab_l, lab_to_rgb01, load_state_dict_strict
 
 NAME = "zhang-siggraph17"
-PAPER = "Zhang, Zhu, Isola, Geng, Lin, Yu, Efros. Real-Time User-Guided Image Colorization with Learned Deep Priors. SIGGRAPH 2017"
+PAPER = (
+    "Zhang, Zhu, Isola, Geng, Lin, Yu, Efros. Real-Time User-Guided Image Colorization with Learned Deep Priors. "
+    "SIGGRAPH 2017"
+)
 INPUT_SIZE = 256
 SIZE_MULTIPLE = 8
 L_CENTER, L_NORM, AB_NORM = 50.0, 100.0, 110.0
@@ -44,7 +47,11 @@ def _up(cin: int, cout: int) -> nn.Sequential:
 
 
 class SIGGRAPHGenerator(nn.Module):
-    """``forward(L, hint_ab=None, hint_mask=None)``: L* (N, 1, H, W) in [0, 100] -> a*b* (N, 2, H, W); H, W multiples of 8."""
+    """The SIGGRAPH 2017 network.
+
+    ``forward(L, hint_ab=None, hint_mask=None)``: L* (N, 1, H, W) in [0, 100] -> a*b* (N, 2, H, W); H, W multiples
+    of 8; hint ab (N, 2, H, W) in ab units and mask (N, 1, H, W) default to zero (automatic mode).
+    """
 
     def __init__(self) -> None:
         super().__init__()

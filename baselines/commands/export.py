@@ -20,8 +20,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source.add_argument("--preset", metavar="NAME", help="a SCGAN preset, randomly initialised (contract/speed checks)")
     source.add_argument("--baseline", metavar="NAME", help="a published baseline (see `scgan baselines`)")
     parser.add_argument("--weights", metavar="PATH", help="with --baseline: weights in the authors' layout")
-    parser.add_argument("--input-size", type=int, default=None, metavar="S",
-                        help="with --baseline: export at S x S instead of the paper's size")
+    parser.add_argument(
+        "--input-size",
+        type=int,
+        default=None,
+        metavar="S",
+        help="with --baseline: export at S x S instead of the paper's size",
+    )
     parser.add_argument("--out", required=True, metavar="FILE.onnx", help="output ONNX file (written atomically)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
 
@@ -47,11 +52,17 @@ def run(args: argparse.Namespace) -> int:
 
         get_architecture(args.baseline)  # a clear error for an unknown name before any work
         if args.weights is None:
-            _say(args, f"note: no --weights given: exporting the randomly initialised {args.baseline} architecture "
-                       "(useful for contract and speed checks, not for colorizing)")
+            _say(
+                args,
+                f"note: no --weights given: exporting the randomly initialised {args.baseline} architecture "
+                "(useful for contract and speed checks, not for colorizing)",
+            )
         result = export_baseline(args.baseline, weights=args.weights, out_path=out, input_size=args.input_size)
-        _say(args, f"exported {args.baseline} to {result.path} (input {result.info.input_size}x{result.info.input_size}; "
-                   f"source: {result.info.source})")
+        _say(
+            args,
+            f"exported {args.baseline} to {result.path} (input {result.info.input_size}x{result.info.input_size}; "
+            f"source: {result.info.source})",
+        )
         _say(args, f"ONNX Runtime vs PyTorch: max abs difference {result.max_abs_diff:.3g}")
         return 0
 
@@ -67,10 +78,12 @@ def run(args: argparse.Namespace) -> int:
 
         if args.preset not in scgan.PRESETS:
             raise ValueError(f"--preset {args.preset!r}: unknown; presets: {', '.join(scgan.PRESETS)}")
-        _say(args, f"note: --preset exports the randomly initialised {args.preset} generator "
-                   "(useful for contract and speed checks, not for colorizing)")
-        generator = scgan.build_generator(args.preset)
-        difference = scgan.export.export_generator(generator, out)
+        _say(
+            args,
+            f"note: --preset exports the randomly initialised {args.preset} generator "
+            "(useful for contract and speed checks, not for colorizing)",
+        )
+        difference = scgan.export.export_generator(args.preset, out)
         what = f"a randomly initialised {args.preset} generator"
     _say(args, f"exported {what} to {out}")
     if difference is not None:

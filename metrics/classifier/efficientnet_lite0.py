@@ -309,9 +309,17 @@ def build_efficientnet_lite0(pretrained: bool = True, weights_path: str | Path |
     if pretrained or weights_path is not None:
         path = Path(weights_path) if weights_path is not None else packaged_weights_path()
         state = load_state_dict_file(path)
+        expected = model.state_dict().keys()
+        missing = sorted(expected - state.keys())
+        extra = sorted(state.keys() - expected)
+        if missing or extra:
+            raise ValueError(f"{path}: not an EfficientNet-Lite0 state dict (efficientnet_pytorch naming): "
+                             f"missing keys {missing[:6]}{'...' if len(missing) > 6 else ''}, "
+                             f"unexpected keys {extra[:6]}{'...' if len(extra) > 6 else ''}")
         try:
             model.load_state_dict(state, strict=True)
-        except RuntimeError as exc:
-            raise ValueError(f"{path}: does not match the EfficientNet-Lite0 architecture: {exc}") from exc
+        except RuntimeError as exc:  # shape mismatches; flatten torch's multi-line message
+            detail = " ".join(str(exc).split())
+            raise ValueError(f"{path}: does not match the EfficientNet-Lite0 architecture: {detail}") from exc
     return model.eval()
 

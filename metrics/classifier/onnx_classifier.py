@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -110,21 +111,28 @@ class _LogitsAndFeatures(nn.Module):
 def _export_to(model: nn.Module, path: Path, input_size: int) -> None:
     example = torch.zeros(2, 3, input_size, input_size)
     batch = torch.export.Dim("batch", min=1)
-    # The dynamo exporter prints progress lines and emits FutureWarnings from its dependencies: keep them quiet.
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            _LogitsAndFeatures(model).eval(),
-            (example,),
-            str(path),
-            input_names=["image"],
-            output_names=["logits", "features"],
-            dynamic_shapes={"image": {0: batch}},
-            opset_version=EXPORT_OPSET,
-            dynamo=True,
-            external_data=False,
-            verbose=False,
-        )
+    # The dynamo exporter prints progress lines, logs warnings about optional torchvision ops and emits
+    # FutureWarnings from its dependencies: keep them quiet (export errors still raise).
+    onnx_logger = logging.getLogger("torch.onnx")
+    previous_level = onnx_logger.level
+    onnx_logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                _LogitsAndFeatures(model).eval(),
+                (example,),
+                str(path),
+                input_names=["image"],
+                output_names=["logits", "features"],
+                dynamic_shapes={"image": {0: batch}},
+                opset_version=EXPORT_OPSET,
+                dynamo=True,
+                external_data=False,
+                verbose=False,
+            )
+    finally:
+        onnx_logger.setLevel(previous_level)
 
 
 def _set_metadata(path: Path, metadata: dict[str, str]) -> None:
@@ -171,6 +179,7 @@ def export_classifier(model: nn.Module, path: str | Path, input_size: int, metad
     with atomic_path(path) as tmp:
         _export_to(model, tmp, input_size)
         _set_metadata(tmp, {"export_format": EXPORT_FORMAT, **(metadata or {})})
+        tmp.chmod(0o644)  # mkstemp creates 0600; a cache file is meant to be readable by other users
         diff = check_against_torch(model, create_session(tmp, "cpu"), input_size)
         if not diff <= atol:
             raise RuntimeError(f"ONNX export of {path.name}: ONNX Runtime differs from torch by {diff:.3g} > {atol}")

@@ -150,8 +150,8 @@ def vgg16_from_state_dict(state: dict[str, torch.Tensor], source: str = "state d
     model = VGG16(widths, hidden, num_classes)
     try:
         model.load_state_dict(state, strict=True)
-    except RuntimeError as exc:
-        raise ValueError(f"{source}: shapes do not form a VGG-16: {exc}") from exc
+    except RuntimeError as exc:  # shape mismatches; flatten torch's multi-line message
+        raise ValueError(f"{source}: shapes do not form a VGG-16: {' '.join(str(exc).split())}") from exc
     return model.eval()
 
 

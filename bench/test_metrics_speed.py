@@ -1,0 +1,161 @@
+"""Metric throughput: the project's batched PSNR + SSIM + CCI (candidate) vs a per-image scikit-image/numpy loop
+(peer: ``peak_signal_noise_ratio`` + ``structural_similarity(gaussian_weights=True, sigma=1.5,
+use_sample_covariance=False, data_range=255)`` + the numpy CCI formula), on the same 256x256 photos in the same run.
+
+Every test also checks the values against the peer at the DESIGN tolerances (PSNR 1e-6 dB, SSIM 1e-5, CCI 1e-9
+relative), so under ``--benchmark-disable`` this suite is a quick correctness test.
+
+Peer convention (bench/benchjson.py): ``group`` + ``extra_info["role"]`` + ``extra_info["items"]`` (images).
+``test_metrics_speedup_ratio`` additionally times both sides interleaved (median of rounds, torch at 1 thread and at
+its default thread count) and stores the speed-ups in ``extra_info``; run
+
+    .venv/bin/python -m pytest bench/test_metrics_speed.py --benchmark-enable -s
+
+to see them printed.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import numpy as np
+import pytest
+import torch
+from skimage.metrics import peak_signal_noise_ratio, structural_similarity
+
+from metrics import functional as MF
+
+SIZE = 256
+GROUP = f"metrics-psnr-ssim-cci-{SIZE}x{SIZE}"
+
+
+def _photos() -> np.ndarray:
+    """The embedded sample photos squashed to 256x256 (uint8 (N, H, W, 3)), each under two distortions."""
+    from scgan import data
+
+    gts, preds = [], []
+    rng = np.random.default_rng(0)
+    for entry in data.list_images("samples"):
+        img = data.resize_image(data.load_image(entry.path), "squash256")
+        x = img.astype(np.float64)
+        gray = x @ np.array([0.299, 0.587, 0.114])
+        noisy = x + rng.normal(0, 10, x.shape)
+        faded = gray[..., None] + 0.5 * (x - gray[..., None])
+        for pred in (noisy, faded):
+            gts.append(img)
+            preds.append(np.clip(np.round(pred), 0, 255).astype(np.uint8))
+    return np.stack(gts), np.stack(preds)
+
+
+@pytest.fixture(scope="module")
+def images():
+    gt, pred = _photos()
+    gt_t = torch.from_numpy(gt).permute(0, 3, 1, 2).contiguous()
+    pred_t = torch.from_numpy(pred).permute(0, 3, 1, 2).contiguous()
+    return gt, pred, gt_t, pred_t
+
+
+def numpy_cci(img: np.ndarray) -> float:
+    img = img.astype(np.float64)
+    rg = img[..., 0] - img[..., 1]
+    yb = 0.5 * (img[..., 0] + img[..., 1]) - img[..., 2]
+    return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
+
+
+def skimage_loop(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Peer: one image at a time with scikit-image and numpy; (N, 3) rows of psnr, ssim, cci."""
+    rows = []
+    for g, p in zip(gt, pred):
+        rows.append(
+            (
+                peak_signal_noise_ratio(g, p, data_range=255),
+                structural_similarity(
+                    g, p, gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255,
+                    channel_axis=-1,
+                ),
+                numpy_cci(p),
+            )
+        )
+    return np.array(rows)
+
+
+def project_batched(gt: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+    """Candidate: the project's metrics on the whole uint8 batch (N, 3, H, W); (N, 3) rows of psnr, ssim, cci."""
+    return torch.stack([MF.psnr(pred, gt), MF.ssim(pred, gt), MF.cci(pred)], dim=1).numpy()
+
+
+def check_close(ours: np.ndarray, ref: np.ndarray) -> None:
+    np.testing.assert_allclose(ours[:, 0], ref[:, 0], rtol=0, atol=1e-6)  # PSNR, dB
+    np.testing.assert_allclose(ours[:, 1], ref[:, 1], rtol=0, atol=1e-5)  # SSIM
+    np.testing.assert_allclose(ours[:, 2], ref[:, 2], rtol=1e-9, atol=0)  # CCI
+
+
+def _info(benchmark, role: str, label: str, count: int) -> None:
+    benchmark.group = GROUP
+    benchmark.extra_info.update(
+        role=role, items=count, label=label, shape=[count, 3, SIZE, SIZE], dtype="uint8",
+        threads=torch.get_num_threads() if role == "candidate" else 1,
+    )
+
+
+def test_metrics_skimage_loop(benchmark, images):
+    gt, pred, gt_t, pred_t = images
+    _info(benchmark, "peer", "skimage-loop", len(gt))
+    ref = benchmark(skimage_loop, gt, pred)
+    check_close(project_batched(gt_t, pred_t), ref)
+
+
+def test_metrics_batched(benchmark, images):
+    gt, pred, gt_t, pred_t = images
+    _info(benchmark, "candidate", "scgan-metrics-batched", len(gt))
+    ours = benchmark(project_batched, gt_t, pred_t)
+    # Disabled (CI): a quick check on two images; enabled: every image.
+    count = len(gt) if benchmark.enabled else 2
+    check_close(ours[:count], skimage_loop(gt[:count], pred[:count]))
+
+
+def _median_seconds(fn, rounds: int) -> float:
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def test_metrics_speedup_ratio(benchmark, images):
+    """Both sides timed in alternation (so that load from other processes hits both alike); speed-ups in extra_info."""
+    gt, pred, gt_t, pred_t = images
+    _info(benchmark, "candidate", "scgan-metrics-batched-ratio", len(gt))
+    ours = benchmark(project_batched, gt_t, pred_t)
+    if not benchmark.enabled:
+        check_close(ours[:2], skimage_loop(gt[:2], pred[:2]))
+        return
+    check_close(ours, skimage_loop(gt, pred))
+    default_threads = torch.get_num_threads()
+    peer, single, default = [], [], []
+    try:
+        for _ in range(5):
+            peer.append(_median_seconds(lambda: skimage_loop(gt, pred), 1))
+            torch.set_num_threads(1)
+            single.append(_median_seconds(lambda: project_batched(gt_t, pred_t), 3))
+            torch.set_num_threads(default_threads)
+            default.append(_median_seconds(lambda: project_batched(gt_t, pred_t), 3))
+    finally:
+        torch.set_num_threads(default_threads)
+    n = len(gt)
+    peer_s, single_s, default_s = (statistics.median(v) for v in (peer, single, default))
+    benchmark.extra_info.update(
+        skimage_images_per_s=n / peer_s,
+        project_images_per_s_1thread=n / single_s,
+        project_images_per_s_default_threads=n / default_s,
+        default_threads=default_threads,
+        speedup_1thread=peer_s / single_s,
+        speedup_default_threads=peer_s / default_s,
+    )
+    print(
+        f"\n[metrics speed] {n} images {SIZE}x{SIZE}: skimage loop {n / peer_s:.1f} img/s; project "
+        f"{n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x), {n / default_s:.1f} img/s at "
+        f"{default_threads} threads ({peer_s / default_s:.2f}x)"
+    )

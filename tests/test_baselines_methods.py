@@ -1,0 +1,196 @@
+"""``load_method`` for every kind of spec, the anchors through the whole metric path, the registry, and the
+``scgan baselines`` / ``scgan export`` commands."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pytest
+import torch
+
+import baselines
+from baselines.contract import validate_colorizer
+from baselines.export import export_baseline
+from baselines.registry import get_architecture, list_methods
+from scgan.cli import main as scgan_main
+
+
+def photos(n=2, size=40, seed=0):
+    """Smooth colourful RGB images (n, 3, size, size) in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    coarse = torch.rand(n, 3, 5, 5, generator=generator)
+    return torch.nn.functional.interpolate(coarse, size=size, mode="bilinear", align_corners=False).clamp(0, 1)
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("SCGAN_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+def test_anchors_through_the_metrics():
+    from metrics import functional
+
+    images = photos(3, 48)
+    gt = baselines.load_method("gt")
+    pred = gt.colorize(images, raw=False)
+    assert (gt.name, gt.input_size, gt.sha256) == ("gt", None, None)
+    assert all(math.isinf(v) for v in functional.psnr(pred, images).tolist())
+    torch.testing.assert_close(functional.ssim(pred, images), torch.ones(3, dtype=torch.float64))
+    gray = baselines.load_method("gray")
+    pred = gray.colorize(images, raw=True)
+    assert pred.shape == images.shape
+    torch.testing.assert_close(functional.cci(pred), torch.zeros(3, dtype=torch.float64), atol=1e-9, rtol=0)
+    expected_y = 0.299 * images[:, 0] + 0.587 * images[:, 1] + 0.114 * images[:, 2]
+    torch.testing.assert_close(pred[:, 1], expected_y)
+    with pytest.raises(ValueError, match=r"gray: expected RGB images \(N, 3, H, W\)"):
+        gray.colorize(torch.rand(1, 1, 8, 8), raw=False)
+
+
+def test_onnx_spec_runs_the_shared_colorize_pipeline(tmp_path):
+    path = tmp_path / "p2p.onnx"
+    export_baseline("pix2pix-sal", out_path=path, input_size=32, num_downs=5, ngf=8)
+    method = baselines.load_method(f"onnx:{path}")
+    assert method.name == "pix2pix-sal" and method.input_size == 32 and len(method.sha256) == 64
+    images = photos(2, 40)
+    raw = method.colorize(images, raw=True)
+    recombined = method.colorize(images, raw=False)
+    assert raw.shape == recombined.shape == (2, 3, 40, 40)
+    # The shared pipeline does the resizing and the recombination (DESIGN section 8).
+    from scgan.colorize import colorize
+
+    torch.testing.assert_close(recombined, colorize(method, images, raw=False))
+    assert not torch.allclose(raw, recombined)
+    from scgan.colorize import colorize_with_saliency
+
+    _, saliency = colorize_with_saliency(method, images)
+    assert saliency is not None and saliency[0].shape == (1, 40, 40)
+
+
+@pytest.fixture
+def small_pix2pix(monkeypatch):
+    """The registry's pix2pix entry at 32 px with 5 levels and ngf 8 (same structure, fast to export)."""
+    import dataclasses
+
+    import baselines.registry as registry
+
+    real = registry._architectures
+
+    def small():
+        archs = real()
+        arch = archs["pix2pix"]
+        archs["pix2pix"] = dataclasses.replace(arch, build=lambda: arch.build(num_downs=5, ngf=8), input_size=32)
+        return archs
+
+    monkeypatch.setattr(registry, "_architectures", small)
+
+
+def test_named_architecture_without_weights_is_labelled_random(cache, small_pix2pix):
+    method = baselines.load_method("pix2pix")
+    assert method.name == "pix2pix[random-init]" and method.sha256 is None and method.input_size == 32
+    files = list((cache / "onnx").glob("pix2pix-*.onnx"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    again = baselines.load_method("pix2pix")
+    assert again.name == method.name and files[0].stat().st_mtime_ns == stamp  # served from the cache
+    out = method.colorize(photos(1, 24), raw=False)
+    assert out.shape == (1, 3, 24, 24)
+    assert "random initialisation" in validate_colorizer(files[0]).source
+
+
+def test_named_architecture_with_weights(cache, small_pix2pix, tmp_path):
+    import hashlib
+
+    from baselines.archs import pix2pix
+
+    weights = tmp_path / "latest_net_G.pth"
+    torch.save(pix2pix.build(num_downs=5, ngf=8).state_dict(), weights)
+    method = baselines.load_method(f"pix2pix:{weights}")
+    assert method.name == "pix2pix"
+    assert method.sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        baselines.load_method(f"pix2pix:{tmp_path / 'missing.pth'}")
+
+
+def test_unknown_specs_are_explained(tmp_path):
+    with pytest.raises(ValueError, match="unknown method 'nope'.*zhang-eccv16"):
+        baselines.load_method("nope")
+    with pytest.raises(FileNotFoundError, match="absent.onnx"):
+        baselines.load_method(f"onnx:{tmp_path / 'absent.onnx'}")
+    with pytest.raises(FileNotFoundError, match="absent.pt"):
+        baselines.load_method(f"scgan:{tmp_path / 'absent.pt'}")
+    with pytest.raises(ValueError, match="needs a checkpoint path"):
+        baselines.load_method("scgan")
+
+
+def test_scgan_checkpoint_spec(cache, tmp_path):
+    import scgan
+    from scgan.checkpoint import save_checkpoint
+
+    preset = list(scgan.PRESETS)[-1]  # the smallest preset
+    generator = scgan.build_generator(preset)
+    checkpoint = tmp_path / "tiny.pt"
+    save_checkpoint(
+        checkpoint, {"config": scgan.PRESETS[preset].to_dict(), "generator": generator.state_dict()}
+    )
+    method = baselines.load_method(f"scgan:{checkpoint}")
+    assert method.name == "scgan" and method.input_size == scgan.PRESETS[preset].image_size
+    assert len(method.sha256) == 64
+    out = method.colorize(photos(1, 20), raw=True)
+    assert out.shape == (1, 3, 20, 20)
+
+
+def test_registry_rows():
+    rows = {r.name: r for r in list_methods()}
+    expected = ["gt", "gray", "zhang-eccv16", "zhang-siggraph17", "iizuka", "pix2pix", "pix2pix-sal", "uresnet-sal"]
+    assert list(rows)[: len(expected)] == expected and "scgan" in rows
+    assert rows["zhang-eccv16"].weights == "loaded" and rows["iizuka"].weights == "trained here"
+    assert rows["gt"].weights == "none" and rows["zhang-eccv16"].input_size == 256 and rows["iizuka"].input_size == 224
+    assert all(r.paper for r in rows.values())
+    with pytest.raises(ValueError, match="unknown baseline 'x'"):
+        get_architecture("x")
+
+
+def test_baselines_command(capsys):
+    assert scgan_main(["baselines"]) == 0
+    table = capsys.readouterr().out
+    for name in ["gt", "gray", "zhang-eccv16", "zhang-siggraph17", "iizuka", "pix2pix", "pix2pix-sal", "uresnet-sal"]:
+        assert f"\n{name} " in table
+    assert "trained here" in table and "loaded" in table
+    assert scgan_main(["baselines", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {r["name"] for r in rows} >= {"gt", "scgan", "uresnet-sal"}
+
+
+def test_export_command_baseline(tmp_path, capsys):
+    out = tmp_path / "u.onnx"
+    assert scgan_main(["export", "--baseline", "uresnet-sal", "--input-size", "64", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "randomly initialised" in printed and "max abs difference" in printed
+    info = validate_colorizer(out)
+    assert info.name == "uresnet-sal" and info.input_size == 64 and "random initialisation" in info.source
+
+
+def test_export_command_errors(tmp_path, capsys):
+    assert scgan_main(["export", "--baseline", "nope", "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "unknown baseline 'nope'" in capsys.readouterr().err
+    assert scgan_main(["export", "--baseline", "pix2pix", "--out", str(tmp_path / "x.txt")]) == 2
+    assert "must end in .onnx" in capsys.readouterr().err
+    assert scgan_main(["export", "--model", str(tmp_path / "none.pt"), "--out", str(tmp_path / "x.onnx")]) == 2
+    assert "none.pt" in capsys.readouterr().err
+    missing = tmp_path / "none.pth"
+    args = ["export", "--baseline", "pix2pix", "--weights", str(missing), "--out", str(tmp_path / "x.onnx")]
+    assert scgan_main(args) == 2
+    assert "none.pth" in capsys.readouterr().err
+    assert not (tmp_path / "x.onnx").exists()
+
+
+def test_export_command_scgan_preset(tmp_path, capsys):
+    import scgan
+
+    preset = list(scgan.PRESETS)[-1]
+    out = tmp_path / "s.onnx"
+    assert scgan_main(["export", "--preset", preset, "--out", str(out)]) == 0
+    assert "max abs difference" in capsys.readouterr().out
+    assert validate_colorizer(out).input_size == scgan.PRESETS[preset].image_size

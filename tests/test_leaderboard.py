@@ -1,0 +1,268 @@
+"""End-to-end leaderboard: CLI on the embedded samples, protocol recording, cache reuse, skip-bad accounting,
+torchrun equivalence, HTML self-containment."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+
+from bench import leaderboard, report
+from bench.leaderboard import LeaderboardConfig, run_leaderboard
+from bench.protocols import PROTOCOLS, get_protocol
+from scgan.cli import main as cli_main
+from scgan.errors import InputError
+
+FAST_METRICS = "psnr,ssim,cci,cf_abs,delta_e00,auc_ab"
+
+
+def _write_images(folder: Path, count: int = 4, size=(40, 48), bad: bool = False) -> Path:
+    """Small colourful PNGs (smooth gradients + a coloured square), optionally one truncated file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    yy, xx = np.mgrid[0:size[0], 0:size[1]]
+    for i in range(count):
+        image = np.stack([(xx * 5 + 40 * i) % 256, (yy * 6 + 17 * i) % 256, ((xx + yy) * 3 + 90) % 256], axis=-1)
+        image[8:20, 10:24] = [(200 + 13 * i) % 256, 40, 60 + i]
+        Image.fromarray(image.astype(np.uint8)).save(folder / f"img{i}.png")
+    if bad:
+        (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"not really a png")
+    return folder
+
+
+class TintMethod:
+    """A deterministic test colorizer: gray input plus a fixed tint; counts the images it colorizes."""
+
+    input_size = None
+
+    def __init__(self, name: str, tint=(0.06, 0.0, -0.05), fail_on_red: bool = False):
+        self.name = name
+        self.sha256 = f"sha-of-{name}"
+        self.tint = torch.tensor(tint).view(1, 3, 1, 1)
+        self.fail_on_red = fail_on_red
+        self.images_colorized = 0
+
+    def colorize(self, images: torch.Tensor, raw: bool = False) -> torch.Tensor:
+        if self.fail_on_red and bool((images[:, 0, 10, 12] * 255 > 210).any()):
+            raise RuntimeError("synthetic failure on a very red square")
+        self.images_colorized += images.shape[0]
+        gray = 0.299 * images[:, 0:1] + 0.587 * images[:, 1:2] + 0.114 * images[:, 2:3]
+        return torch.clamp(gray + self.tint, 0.0, 1.0)
+
+
+def test_protocols_are_frozen_and_hashed():
+    paper, wang = get_protocol("scgan-paper"), get_protocol("wang")
+    assert paper.resize_policy == "squash256" and paper.raw and "ssim_scgan" in paper.metrics
+    assert wang.resize_policy == "native" and not wang.raw and "ssim_scgan" not in wang.metrics
+    assert paper.hash != wang.hash and re.fullmatch(r"[0-9a-f]{16}", paper.hash)
+    assert paper.hash == get_protocol("scgan-paper").hash  # stable
+    import dataclasses
+
+    changed = dataclasses.replace(paper, bleeding_band_px=paper.bleeding_band_px + 1)
+    assert changed.hash != paper.hash  # every parameter is part of the hash
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        paper.raw = False
+    with pytest.raises(ValueError, match="known: scgan-paper, wang"):
+        get_protocol("nope")
+    assert set(PROTOCOLS) == {"scgan-paper", "wang"}
+
+
+def test_cli_on_embedded_samples(tmp_path, capsys):
+    out = tmp_path / "lb"
+    status = cli_main(["leaderboard", "--out", str(out), "--metrics", FAST_METRICS + ",ssim_scgan", "--quiet"])
+    assert status == 0
+    for name in ("rows.csv", "leaderboard.csv", "leaderboard.md", "cci_boxplot.png", "samples.png", "report.html",
+                 "run.json", "diagnostics.csv"):
+        assert (out / name).is_file(), name
+    rows = pd.read_csv(out / "rows.csv")
+    protocol = get_protocol("scgan-paper")
+    assert list(rows.columns[:4]) == ["method", "file", "protocol", "protocol_hash"]
+    assert set(rows["protocol"]) == {"scgan-paper"} and set(rows["protocol_hash"]) == {protocol.hash}
+    assert set(rows["method"]) == {"gt", "gray"} and len(rows) == 2 * 6
+    gt, gray = rows[rows.method == "gt"], rows[rows.method == "gray"]
+    assert np.isinf(gt["psnr"]).all() and (gt["ssim"] == 1.0).all() and (gt["delta_e00"] == 0.0).all()
+    assert (gray["cci"].abs() < 1e-9).all() and (gray["near_gray"] == 1).all()
+    run = json.loads((out / "run.json").read_text())
+    assert run["protocol"]["hash"] == protocol.hash and run["protocol"]["params"]["resize_policy"] == "squash256"
+    assert {m["name"] for m in run["methods"]} == {"gt", "gray"}
+    assert {"torch", "numpy"} <= set(run["versions"]) and "timings_s" in run and "host" in run
+    assert run["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", run["git_commit"])
+    table = (out / "leaderboard.md").read_text()
+    assert "| gt |" in table and "| gray |" in table and "SSIM (SCGAN protocol)" in table and "[" in table
+    lb = pd.read_csv(out / "leaderboard.csv")
+    assert list(lb["method"]) == ["gt", "gray"] and {"psnr_low", "ssim_p_vs_best", "cci_ratio"} <= set(lb.columns)
+    for png in ("cci_boxplot.png", "samples.png"):
+        with Image.open(out / png) as image:
+            image.verify()
+    _check_self_contained(out / "report.html")
+
+    # The report rebuilt from the rows alone gives the same tables.
+    rebuilt = tmp_path / "rebuilt"
+    assert cli_main(["report", "--rows", str(out / "rows.csv"), "--out", str(rebuilt), "--quiet"]) == 0
+    assert (rebuilt / "leaderboard.md").read_text() == table
+    pd.testing.assert_frame_equal(pd.read_csv(rebuilt / "leaderboard.csv"), lb)
+    assert (rebuilt / "samples.png").is_file() and (rebuilt / "cci_boxplot.png").is_file()
+    _check_self_contained(rebuilt / "report.html")
+
+
+def _check_self_contained(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)["']""", text, flags=re.IGNORECASE)
+    assert references, "the report embeds its images"
+    assert all(ref.startswith("data:image/png;base64,") for ref in references), references
+    assert "url(" not in text and "@import" not in text and "<link" not in text.lower()
+    assert "<script" not in text.lower()
+
+
+def test_report_renders_in_headless_chromium(tmp_path):
+    browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
+                   None)
+    if browser is None:
+        pytest.skip("no headless Chromium installed (chromium / chromium-browser / google-chrome not on PATH)")
+    folder = _write_images(tmp_path / "imgs", count=3)
+    out = tmp_path / "lb"
+    run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt", "gray"], out=out, protocol="wang",
+                                      metrics=FAST_METRICS.split(","), quiet=True))
+    dumped = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
+                             (out / "report.html").as_uri()], capture_output=True, text=True, timeout=60)
+    assert dumped.returncode == 0, dumped.stderr
+    assert "Colorization leaderboard" in dumped.stdout and "<table>" in dumped.stdout
+
+
+def test_cache_reuse_recomputes_only_the_added_method(tmp_path):
+    folder = _write_images(tmp_path / "imgs", count=3)
+    out = tmp_path / "lb"
+    first = TintMethod("tint")
+    config = dict(data=str(folder), out=out, protocol="wang", metrics=FAST_METRICS.split(","), quiet=True)
+    result = run_leaderboard(LeaderboardConfig(methods=["gt", first], **config))
+    assert first.images_colorized == 3
+    cached = sorted((out / "cache").rglob("*.png"))
+    assert len(cached) == 3
+    again, added = TintMethod("tint"), TintMethod("tint2", tint=(-0.04, 0.05, 0.0))
+    second = run_leaderboard(LeaderboardConfig(methods=["gt", again, added], **config))
+    assert again.images_colorized == 0  # read back from OUT/cache
+    assert added.images_colorized == 3
+    assert second["run"]["colorize_calls"] == {"gt": 3, "tint2": 3}
+    # Cached and fresh colorizations give identical rows.
+    before = result["rows"].set_index(["method", "file"])
+    after = second["rows"].set_index(["method", "file"]).loc[before.index, before.columns]
+    pd.testing.assert_frame_equal(before, after)
+
+
+def test_skip_bad_accounting(tmp_path):
+    folder = _write_images(tmp_path / "imgs", count=4, bad=True)
+    out = tmp_path / "lb"
+    flaky = TintMethod("flaky", fail_on_red=True)  # img0 (red 200) and img1 (red 213) have a very red square
+    config = dict(data=str(folder), out=out, protocol="wang", metrics=FAST_METRICS.split(","), quiet=True)
+    from scgan.errors import ImageReadError
+
+    with pytest.raises(ImageReadError, match="broken.png"):
+        run_leaderboard(LeaderboardConfig(methods=["gt", TintMethod("ok")], **config))
+    clean = dict(config, data=str(_write_images(tmp_path / "clean", count=4)))
+    with pytest.raises(InputError, match=r"method 'flaky' failed on img1\.png"):
+        run_leaderboard(LeaderboardConfig(methods=["gt", flaky], **clean))
+    result = run_leaderboard(LeaderboardConfig(methods=["gt", TintMethod("ok"), flaky], skip_bad=True, **config))
+    rows = result["rows"]
+    assert rows[rows.method == "flaky"]["error"].astype(bool).sum() == 3  # img1, img2, img3 (red > 210)
+    summary = result["summary"]
+    assert summary.common_files == ["img0.png"]
+    coverage = summary.coverage.set_index("method")
+    assert coverage.loc["flaky", "images_ok"] == 1 and coverage.loc["flaky", "images_failed"] == 3
+    assert coverage.loc["ok", "images_ok"] == 4
+    assert result["run"]["bad"][0]["file"] == "broken.png"
+    table = (out / "leaderboard.md").read_text()
+    assert "computed on the 1 images that all 3 methods" in table and "broken.png" in table
+    assert "| flaky | 1 | 3 | 4 |" in table  # coverage per method
+
+
+def test_bad_arguments_are_clear(tmp_path):
+    folder = _write_images(tmp_path / "imgs", count=2)
+    with pytest.raises(InputError, match="duplicate method name"):
+        run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt", "gt"], out=tmp_path / "o", quiet=True))
+    with pytest.raises(InputError, match="ssim_scgan"):
+        run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt"], protocol="wang", metrics=["ssim_scgan"],
+                                          out=tmp_path / "o", quiet=True))
+    with pytest.raises(InputError, match="labels"):
+        run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt"], metrics=["top1"], out=tmp_path / "o",
+                                          quiet=True))
+    assert leaderboard.split_display_name("onnx:a=b/c.onnx=mine") == ("onnx:a=b/c.onnx", "mine")
+    assert leaderboard.split_display_name("onnx:dir=x/model.onnx") == ("onnx:dir=x/model.onnx", None)
+    assert cli_main(["leaderboard", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_saliency_aware_metrics(tmp_path):
+    folder = _write_images(tmp_path / "imgs", count=2)
+    maps = tmp_path / "maps"
+    maps.mkdir()
+    for i in range(2):
+        saliency = np.zeros((40, 48), np.uint8)
+        saliency[8:20, 10:24] = 255  # the coloured square is the salient object
+        Image.fromarray(saliency).save(maps / f"img{i}.png")
+    out = tmp_path / "lb"
+    result = run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt", TintMethod("tint")], out=out,
+                                               protocol="wang", metrics=["psnr", "cci"], saliency=str(maps),
+                                               quiet=True))
+    rows = result["rows"].set_index(["method", "file"])
+    assert np.isinf(rows.loc[("gt", "img0.png"), "psnr_salient"]) and rows.loc[("gt", "img0.png"), "bleeding"] == 0
+    tint = rows.loc[("tint", "img0.png")]
+    assert np.isfinite(tint["psnr_salient"]) and np.isfinite(tint["psnr_background"]) and tint["bleeding"] > 0
+    assert "Saliency-aware evaluation" in (out / "leaderboard.md").read_text()
+
+
+def test_masked_metrics_match_numpy():
+    rng = np.random.default_rng(0)
+    pred = rng.integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
+    target = rng.integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
+    mask = np.zeros((2, 16, 20), bool)
+    mask[:, 4:10, 5:15] = True
+    to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2)  # noqa: E731
+    psnr = leaderboard._masked_psnr(to_t(pred), to_t(target), torch.from_numpy(mask)[:, None]).numpy()
+    cci = leaderboard._masked_cci(to_t(pred), torch.from_numpy(mask)[:, None]).numpy()
+    for i in range(2):
+        diff = pred[i][mask[i]].astype(float) - target[i][mask[i]].astype(float)
+        assert psnr[i] == pytest.approx(10 * np.log10(255**2 / np.mean(diff**2)), rel=1e-12)
+        px = pred[i][mask[i]].astype(float)
+        rg, yb = px[:, 0] - px[:, 1], 0.5 * (px[:, 0] + px[:, 1]) - px[:, 2]
+        expected = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
+        assert cci[i] == pytest.approx(expected, rel=1e-12)
+    band = leaderboard.boundary_band(torch.from_numpy(mask)[:, None], 2)[0, 0].numpy()
+    # mask rows 4..9, cols 5..14; k=2: the band is the dilation minus the erosion (rows 6..7, cols 7..12)
+    assert band[4, 5] and band[2, 5] and band[5, 7] and band[11, 5] and band[2, 3]
+    assert not band[6, 7] and not band[7, 10] and not band[12, 5] and not band[0, 0] and not band[4, 2]
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="torchrun gloo test runs on POSIX")
+def test_torchrun_two_gloo_processes_give_the_rows_of_one(tmp_path):
+    folder = _write_images(tmp_path / "imgs", count=5)
+    args = ["leaderboard", "--data", str(folder), "--methods", "gt,gray", "--protocol", "wang", "--metrics",
+            "psnr,cci,delta_e00", "--batch-size", "2", "--quiet", "--no-cache"]
+    assert cli_main(args + ["--out", str(tmp_path / "one")]) == 0
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR",
+                                                            "MASTER_PORT")}
+    env["OMP_NUM_THREADS"] = "1"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "--module", "scgan.cli", *args, "--out", str(tmp_path / "two")]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=180, env=env)
+    assert done.returncode == 0, done.stderr[:4000]
+    one = (tmp_path / "one" / "rows.csv").read_bytes()
+    two = (tmp_path / "two" / "rows.csv").read_bytes()
+    assert one == two
+    assert json.loads((tmp_path / "two" / "run.json").read_text())["world_size"] == 2
+
+
+def test_read_rows_rejects_garbage(tmp_path):
+    path = tmp_path / "rows.csv"
+    path.write_text("a,b\n1,2\n")
+    with pytest.raises(ValueError, match="missing column"):
+        report.build_report(report.read_rows(path), None, tmp_path / "o")
+    with pytest.raises(FileNotFoundError):
+        report.read_rows(tmp_path / "none.csv")

@@ -1,0 +1,63 @@
+"""Global feature pretraining: distillation (no labels) and classification (labels), loadable by the generator."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from scgan.cli import main
+from scgan.errors import InputError
+from scgan.model import build_generator
+from scgan.pretrain import PretrainConfig, distillation_loss, load_result_info, pretrain_global
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def test_distillation_loss_zero_when_equal_and_positive_otherwise():
+    logits = torch.randn(4, 1000)
+    assert float(distillation_loss(logits, logits, 2.0)) == pytest.approx(0.0, abs=1e-6)
+    assert float(distillation_loss(torch.zeros(4, 1000), logits, 2.0)) > 0
+
+
+def test_pretrain_global_distillation_command_loads_into_generator(tmp_path, capsys):
+    out = tmp_path / "global.pt"
+    args = ["pretrain-global", "--data", "samples", "--out", str(out), "--preset", "scgan-tiny", "--epochs", "2",
+            "--batch-size", "2", "--val-fraction", "0.34", "--quiet"]  # fmt: skip
+    assert main(args) == 0
+    printed = capsys.readouterr().out
+    assert "held-out teacher_agreement" in printed and "on 2 image(s) (4 trained on)" in printed
+    info = load_result_info(out)
+    assert info["source"] == "distillation" and info["teacher"] == "efficientnet-lite0"
+    assert 0.0 <= info["val_value"] <= 1.0 and len(info["history"]) == 2
+    generator = build_generator("scgan-tiny")
+    payload = generator.global_features.load_pretrained(out)  # strict
+    for key, value in payload["state_dict"].items():
+        assert torch.equal(generator.global_features.state_dict()[key], value)
+    # A preset with other widths refuses the file.
+    with pytest.raises(InputError, match="global_channels"):
+        build_generator("scgan-64").global_features.load_pretrained(out)
+
+
+def test_pretrain_global_classification_with_labels(tmp_path):
+    labels = tmp_path / "labels.csv"
+    names = ["astronaut.png", "chelsea.png", "coffee.png", "grace_hopper.jpg", "rocket.jpg", "stereo_motorcycle.png"]
+    labels.write_text("file,label\n" + "".join(f"{n},{i % 2}\n" for i, n in enumerate(names)))
+    result = pretrain_global(
+        PretrainConfig(data="samples", labels=str(labels), out=str(tmp_path / "g.pt"), preset="scgan-tiny", epochs=1,
+                       batch_size=4, val_fraction=0.34),
+        progress=False,
+    )  # fmt: skip
+    assert result.source == "classification" and result.metric == "top1"
+    assert result.val_images == 2 and result.value in (0.0, 0.5, 1.0)
+    assert load_result_info(result.path)["source"] == "classification"
+
+
+def test_pretrain_global_bad_arguments(tmp_path):
+    with pytest.raises(InputError, match="val-fraction"):
+        pretrain_global(PretrainConfig(data="samples", out=str(tmp_path / "g.pt"), val_fraction=1.5))

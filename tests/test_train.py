@@ -1,0 +1,291 @@
+"""The two-stage trainer on the embedded sample photos with the tiny preset: steps, overfit, resume, NaN stop, DDP."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+import scgan.train as train_module
+from scgan.checkpoint import load_checkpoint, load_generator
+from scgan.cli import main
+from scgan.errors import InputError
+from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
+from scgan.train import TrainConfig, Trainer, TrainingDiverged, step_random, train
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    """One intra-op thread: these tiny shapes gain nothing from two, and a busy shared CPU makes threads spin."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def saliency_dir(tmp_path_factory) -> Path:
+    """Spectral-residual maps of the six sample photos, at 64 px (the tiny preset's size)."""
+    from scgan.data import list_images
+
+    out = tmp_path_factory.mktemp("saliency")
+    generate_saliency_maps(list_images("samples"), out, SpectralResidualDetector(), size=64, progress=False)
+    return out
+
+
+def tiny(saliency_dir: Path, out: Path, **changes) -> TrainConfig:
+    """Tiny preset, batch 2 (3 steps per epoch on the 6 samples), no perceptual network unless asked."""
+    settings = dict(
+        data="samples", saliency=str(saliency_dir), out=str(out), preset="scgan-tiny", global_init="none",
+        batch_size=2, stage1_epochs=1, stage2_epochs=1, perceptual="none", sample_count=2,
+    )  # fmt: skip
+    settings.update(changes)
+    return TrainConfig(**settings)
+
+
+def read_losses(run: Path) -> list[dict[str, str]]:
+    with open(run / "losses.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_config_defaults_are_the_paper_recipe():
+    cfg = TrainConfig()
+    assert (cfg.stage1_epochs, cfg.stage2_epochs, cfg.batch_size) == (10, 30, 8)
+    assert (cfg.lr_stage1, cfg.lr_g, cfg.lr_d, cfg.betas) == (2e-4, 1e-4, 1e-4, (0.5, 0.999))
+    assert (cfg.lr_decay_every, cfg.lr_decay_factor, cfg.d_steps) == (10, 0.5, 1)
+    assert (cfg.w_reconstruction, cfg.w_attention, cfg.w_gan, cfg.w_perceptual, cfg.gp_weight) == (1, 0.5, 0.05, 5, 10)
+    assert (cfg.input_noise, cfg.gan, cfg.reconstruction) == (0.005, "wgan-gp", "l1")
+    assert cfg.perceptual == "efficientnet-lite0"
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    with pytest.raises(InputError, match="gan must be"):
+        TrainConfig(gan="hinge")
+
+
+def test_both_stages_run_and_log(saliency_dir, tmp_path):
+    """A few steps of each stage with everything on (both critics, gradient penalty, EfficientNet perceptual)."""
+    run = tmp_path / "run"
+    result = train(tiny(saliency_dir, run, perceptual="efficientnet-lite0"), progress=False)
+    assert result.finished and result.step == 6 and result.epoch == 2
+    rows = read_losses(run)
+    assert [int(r["step"]) for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert [r["stage"] for r in rows] == ["1"] * 3 + ["2"] * 3
+    for row in rows:
+        assert float(row["lr_g"]) == (2e-4 if row["stage"] == "1" else 1e-4)
+        for key in ("g_total", "reconstruction", "attention"):
+            assert torch.isfinite(torch.tensor(float(row[key])))
+    for row in rows[3:]:
+        for key in ("gan", "perceptual", "d_c", "d_a", "gp_c", "gp_a"):
+            assert row[key] != "" and torch.isfinite(torch.tensor(float(row[key]))), key
+        assert float(row["lr_d"]) == 1e-4
+    assert sorted(p.name for p in (run / "samples").iterdir()) == ["stage1_epoch001.png", "stage2_epoch002.png"]
+    from PIL import Image
+
+    with Image.open(run / "samples" / "stage2_epoch002.png") as grid:
+        assert grid.size == (4 * 64, 2 * 64)  # gray | prediction | saliency | ground truth, two images
+    # The checkpoint holds everything and is what `scgan colorize --model` loads.
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    for key in ("discriminator_c", "discriminator_a", "train_config", "optimizers", "schedulers", "epoch", "rng"):
+        assert key in ckpt
+    assert set(ckpt["optimizers"]) == {"g", "d_c", "d_a"} and ckpt["rng"]["python"]
+    generator, _ = load_generator(run / "checkpoint.pt")
+    assert not generator.training
+
+
+def test_stage1_l1_falls_when_overfitting(saliency_dir, tmp_path):
+    cfg = tiny(saliency_dir, tmp_path / "run", stage1_epochs=1, stage2_epochs=0, lr_stage1=2e-3, sample_count=0)
+    trainer = Trainer(cfg, progress=False)
+    trainer.train_mode()
+    rgb, sal = map(torch.stack, zip(*(trainer.dataset[i] for i in range(2))))
+    l1 = []
+    for step in range(25):
+        draws = step_random(cfg.seed, step, 2, 64, slice(0, 2))
+        l1.append(trainer.train_step(rgb, sal, draws)["reconstruction"])
+    assert all(map(lambda v: v == v, l1))
+    assert sum(l1[-3:]) / 3 < 0.6 * sum(l1[:3]) / 3, l1
+
+
+def test_resume_reaches_the_same_weights(saliency_dir, tmp_path):
+    """2 epochs (stage 1 then 2) straight vs killed mid-epoch 1, resumed, killed mid-epoch 2, resumed."""
+    straight = tmp_path / "straight"
+    train(tiny(saliency_dir, straight), progress=False)
+    resumed = tmp_path / "resumed"
+    assert not train(tiny(saliency_dir, resumed, stop_after_steps=2), progress=False).finished
+    assert load_checkpoint(resumed / "checkpoint.pt")["epoch_step"] == 2
+    assert not train(tiny(saliency_dir, resumed, stop_after_steps=5), resume=True, progress=False).finished
+    assert train(tiny(saliency_dir, resumed), resume=True, progress=False).finished
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    for key in ("generator", "discriminator_c", "discriminator_a"):
+        assert a[key].keys() == b[key].keys()
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), (key, name)
+    assert a["step"] == b["step"] == 6
+    assert read_losses(straight) == read_losses(resumed)
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(saliency_dir, tmp_path, monkeypatch):
+    run = tmp_path / "run"
+    calls = {"n": 0}
+    real = train_module.reconstruction_loss
+
+    def poisoned(pred, target, kind="l1"):
+        calls["n"] += 1
+        value = real(pred, target, kind)
+        return value * float("nan") if calls["n"] == 5 else value
+
+    monkeypatch.setattr(train_module, "reconstruction_loss", poisoned)
+    with pytest.raises(TrainingDiverged, match=r"at step 5 \(stage 2, epoch 2\).*checkpoint kept"):
+        train(tiny(saliency_dir, run), progress=False)
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["step"] == 3 and ckpt["epoch"] == 1  # the end-of-epoch-1 checkpoint, not the poisoned state
+    assert all(torch.isfinite(v).all() for v in ckpt["generator"].values() if v.is_floating_point())
+
+
+def test_missing_saliency_map_names_the_file(saliency_dir, tmp_path):
+    partial = tmp_path / "partial"
+    shutil.copytree(saliency_dir, partial)
+    (partial / "coffee.png").unlink()
+    with pytest.raises(InputError, match="coffee.png"):
+        Trainer(tiny(saliency_dir, tmp_path / "run", saliency=str(partial)), progress=False)
+
+
+def test_global_init_required_and_loaded(saliency_dir, tmp_path):
+    with pytest.raises(InputError, match="--global-init is required"):
+        Trainer(tiny(saliency_dir, tmp_path / "run", global_init=""), build_data=False)
+    from scgan.checkpoint import save_global_features
+    from scgan.model import build_global_features
+
+    torch.manual_seed(3)
+    net = build_global_features("scgan-tiny")
+    path = save_global_features(tmp_path / "global.pt", net, "scgan-tiny", source="test")
+    trainer = Trainer(tiny(saliency_dir, tmp_path / "run", global_init=str(path)), build_data=False)
+    for key, value in net.state_dict().items():
+        assert torch.equal(trainer.generator.global_features.state_dict()[key], value)
+    assert "test" in trainer.global_init_source
+
+
+ABLATIONS = {
+    "--no-attention": dict(attention=False),
+    "--no-gan": dict(gan="none"),
+    "--no-perceptual": dict(perceptual="none"),
+    "--lsgan": dict(gan="lsgan"),
+    "--l2": dict(reconstruction="l2"),
+    "--no-global": dict(global_features=False),
+    "--random-global": dict(global_init="none"),
+}
+
+
+@pytest.mark.parametrize("flag", list(ABLATIONS))
+def test_each_table2_ablation_is_one_flag_and_trains(flag, saliency_dir, tmp_path):
+    from scgan.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["train", "--data", "samples", "--saliency", "s", "--out", "o", "--preset", "scgan-tiny", flag]
+        + ([] if flag in ("--random-global", "--no-global") else ["--global-init", "none"])
+    )
+    from scgan.commands.train import config_from_args
+
+    cfg = config_from_args(args)
+    for key, value in ABLATIONS[flag].items():
+        assert getattr(cfg, key) == value, (flag, key)
+    settings = {k: v for k, v in cfg.to_dict().items() if k != "version"}
+    cfg = TrainConfig(**{**settings, "stage1_epochs": 0, "stage2_epochs": 1, "batch_size": 2})
+    trainer = Trainer(cfg, build_data=False, progress=False)
+    assert (trainer.generator.saliency_branch is None) == (not cfg.attention)
+    assert (trainer.generator.global_features is None) == (not cfg.global_features)
+    assert (trainer.disc_c is None) == (cfg.gan == "none")
+    assert (trainer.disc_a is None) == (cfg.gan == "none" or not cfg.attention)
+    trainer.train_mode()
+    torch.manual_seed(0)
+    logs = trainer.train_step(torch.rand(2, 3, 64, 64), torch.rand(2, 1, 64, 64), step_random(0, 0, 2, 64, slice(0, 2)))
+    assert all(v == v and abs(v) != float("inf") for v in logs.values()), logs
+    assert ("gan" in logs) == (cfg.gan != "none") and ("gp_c" in logs) == (cfg.gan == "wgan-gp")
+    assert ("perceptual" in logs) == (cfg.perceptual != "none") and ("attention" in logs) == cfg.attention
+
+
+@pytest.mark.parametrize("option", [dict(amp="bf16"), dict(channels_last=True)])
+def test_bf16_autocast_and_channels_last_step_on_cpu(option, saliency_dir, tmp_path):
+    cfg = tiny(saliency_dir, tmp_path / "run", stage1_epochs=0, stage2_epochs=1, **option)
+    trainer = Trainer(cfg, build_data=False, progress=False)
+    trainer.train_mode()
+    logs = trainer.train_step(torch.rand(2, 3, 64, 64), torch.rand(2, 1, 64, 64), step_random(0, 0, 2, 64, slice(0, 2)))
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+
+
+def test_train_command_and_resume(saliency_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    base = ["train", "--data", "samples", "--saliency", str(saliency_dir), "--out", str(run), "--preset", "scgan-tiny",
+            "--global-init", "none", "--batch-size", "3", "--stage1-epochs", "1", "--stage2-epochs", "1",
+            "--no-perceptual", "--quiet"]  # fmt: skip
+    assert main(base + ["--stop-after-steps", "2"]) == 0
+    assert "stopped" in capsys.readouterr().out
+    assert main(["train", "--out", str(run), "--resume", "--quiet"]) == 0
+    assert "finished after 2 epoch(s), 4 step(s)" in capsys.readouterr().out
+    assert main(["train", "--data", "samples", "--saliency", str(saliency_dir), "--out", str(tmp_path / "x"),
+                 "--preset", "scgan-tiny", "--quiet"]) == 2  # fmt: skip
+    assert "--global-init is required" in capsys.readouterr().err
+
+
+def _torchrun(args: list[str]) -> None:
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.run([str(torchrun), "--standalone", "--nproc_per_node", "2", "-m", "scgan.cli", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+def test_ddp_two_ranks_equal_one_process(saliency_dir, tmp_path):
+    """torchrun, gloo, 2 processes with 2 images each == 1 process with 4 images: the first stage-2 update.
+
+    BatchNorm in eval mode (running statistics) makes the networks batch-size independent; noise and the gradient
+    penalty's interpolation weights are drawn for the global batch and sliced per rank, so they agree too.
+    """
+    common = ["train", "--data", "samples", "--saliency", str(saliency_dir), "--preset", "scgan-tiny",
+              "--global-init", "none", "--batch-size", "4", "--stage1-epochs", "0", "--stage2-epochs", "1",
+              "--stop-after-steps", "1", "--batchnorm", "eval", "--sample-count", "0", "--quiet"]  # fmt: skip
+    assert main(common + ["--out", str(tmp_path / "single")]) == 0
+    _torchrun(common + ["--out", str(tmp_path / "ddp")])
+    single = load_checkpoint(tmp_path / "single" / "checkpoint.pt")
+    ddp = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
+    assert ddp["step"] == single["step"] == 1
+    for key in ("generator", "discriminator_c", "discriminator_a"):
+        for name, value in single[key].items():
+            # Adam's first step is ~lr * sign(grad): a float-rounding difference in a near-zero gradient moves a
+            # weight by a fraction of lr (1e-4), so weights are compared at 1e-5 and the gradients (Adam's first
+            # moment = (1 - beta1) * grad) tightly below.
+            torch.testing.assert_close(ddp[key][name], value, atol=1e-5, rtol=0, msg=f"{key}.{name}")
+    for opt in ("g", "d_c", "d_a"):
+        for pid, state in single["optimizers"][opt]["state"].items():
+            other = ddp["optimizers"][opt]["state"][pid]
+            scale = float(state["exp_avg"].abs().max())
+            assert float((other["exp_avg"] - state["exp_avg"]).abs().max()) <= 1e-4 * scale + 1e-12, (opt, pid)
+    for opt in ("g", "d_c", "d_a"):  # a real update happened: every network got non-zero gradients
+        assert any(state["exp_avg"].abs().max() > 0 for state in single["optimizers"][opt]["state"].values()), opt
+
+
+def test_triton_kernels_give_the_reference_step(saliency_dir, tmp_path):
+    """One full stage-2 step with the fused kernels (CPU interpreter here) and with the reference: same losses."""
+    import kernels
+
+    if not (kernels.HAS_TRITON and (kernels.INTERPRET or torch.cuda.is_available())):
+        pytest.skip("Triton kernels cannot run here (no CUDA device and no TRITON_INTERPRET=1)")
+    logs = {}
+    for backend in ("reference", "triton"):
+        cfg = tiny(saliency_dir, tmp_path / backend, stage1_epochs=0, stage2_epochs=1, kernels=backend)
+        trainer = Trainer(cfg, build_data=False, progress=False)
+        assert trainer.ops.name == backend
+        trainer.train_mode()
+        torch.manual_seed(0)
+        rgb, sal = torch.rand(2, 3, 64, 64), torch.rand(2, 1, 64, 64)
+        logs[backend] = [trainer.train_step(rgb, sal, step_random(0, s, 2, 64, slice(0, 2))) for s in range(2)]
+    for ref, fused in zip(logs["reference"], logs["triton"]):
+        assert ref.keys() == fused.keys()
+        for key in ref:
+            assert fused[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
