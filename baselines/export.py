@@ -129,6 +129,11 @@ def build_baseline(name: str, weights: str | os.PathLike | None = None, seed: in
     from .runner import file_sha256
 
     arch = get_architecture(name)
+    if weights is not None and not options:
+        from .train import read_build_options
+
+        if Path(weights).is_file():
+            options = read_build_options(weights)  # a checkpoint of a smaller variant trained here
     torch.manual_seed(seed)
     net = arch.build(**options)
     if weights is not None:
@@ -141,6 +146,16 @@ def build_baseline(name: str, weights: str | os.PathLike | None = None, seed: in
         sha = None
         source = f"random initialisation (seed {seed}; no weights loaded)"
     return arch.colorizer(net).eval(), source, sha
+
+
+def _trained_size(weights) -> int | None:
+    """The training resolution recorded in a baseline checkpoint written by ``baselines.train`` (None otherwise)."""
+    from .train import CHECKPOINT_FORMAT
+
+    data = torch.load(str(weights), map_location="cpu", weights_only=True)
+    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT and data.get("size"):
+        return int(data["size"])
+    return None
 
 
 def export_baseline(
@@ -161,6 +176,8 @@ def export_baseline(
 
     arch = get_architecture(name)
     module, source, _ = build_baseline(name, weights, seed=seed, **options)
+    if input_size is None and weights is not None and Path(weights).is_file():
+        input_size = _trained_size(weights)
     size = int(input_size or arch.input_size)
     metadata = {"name": name, "source": source, "paper": arch.paper}
     if options:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 from .anchors import GrayAnchor, GroundTruthAnchor
@@ -49,7 +50,7 @@ def _load_architecture(name: str, weights: str | None, device: str, batch_size: 
     from .runner import OnnxColorizer, file_sha256
 
     arch = get_architecture(name)
-    arch_module = __import__(arch.build.__module__, fromlist=["_"])
+    arch_module = sys.modules[arch.build.__module__]  # the module that defines the network
     fingerprint = _code_fingerprint(arch_module, _common, export_module, metrics.color)
     if weights is not None:
         if not Path(weights).is_file():

@@ -170,6 +170,9 @@ def collect_rows(
         for shape in shapes:
             for dtype_name in dtypes:
                 dtype = getattr(torch, dtype_name)
+                # fresh dynamo caches per (op, shape, dtype): otherwise the variants of one op could exceed dynamo's
+                # recompile limit and the "compiled" rows would silently time eager code
+                torch._dynamo.reset()
                 gen = torch.Generator().manual_seed(0)
                 inputs = case.make_inputs(tuple(shape), dtype, torch.device(device), gen)
                 for mode in MODES:

@@ -233,6 +233,9 @@ def summarize(
             frame = dataset_metrics.set_index("method")
             present = [m for m in methods if m in frame.index and not pd.isna(frame.loc[m, column.key])]
             if not present:
+                if "fid_note" in frame.columns:
+                    reasons = sorted({str(r) for r in frame["fid_note"].dropna() if str(r)})
+                    notes.extend(reasons[:1])
                 continue
             for m in present:
                 value = float(frame.loc[m, column.key])

@@ -29,7 +29,6 @@ def prepared(request, tmp_path_factory):
 
     def get(name: str):
         if name not in cache:
-            cache.clear()  # keep one baseline in memory at a time (the full-size ones are large)
             cache[name] = _setup(name, disabled, tmp_path_factory.mktemp("baselines_speed"))
         return cache[name]
 

@@ -115,17 +115,24 @@ def test_metrics_batched(benchmark, images):
     check_close(ours[:count], skimage_loop(gt[:count], pred[:count]))
 
 
-def _median_seconds(fn, rounds: int) -> float:
-    times = []
+def _timed(fn, rounds: int) -> tuple[float, float]:
+    """Median wall-clock and median process CPU seconds of ``rounds`` calls."""
+    wall, cpu = [], []
     for _ in range(rounds):
-        start = time.perf_counter()
+        start_wall, start_cpu = time.perf_counter(), time.process_time()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        wall.append(time.perf_counter() - start_wall)
+        cpu.append(time.process_time() - start_cpu)
+    return statistics.median(wall), statistics.median(cpu)
 
 
 def test_metrics_speedup_ratio(benchmark, images):
-    """Both sides timed in alternation (so that load from other processes hits both alike); speed-ups in extra_info."""
+    """Both sides timed in alternation (so that load from other processes hits both alike); speed-ups in extra_info.
+
+    Reported: wall-clock speed-ups at 1 torch thread and at torch's default thread count, and the CPU-time speed-up at
+    1 thread (CPU seconds per image of the peer / of the project: insensitive to other processes' load, which on a
+    shared machine makes the wall-clock ratios swing by 2x between runs).
+    """
     gt, pred, gt_t, pred_t = images
     _info(benchmark, "candidate", "scgan-metrics-batched-ratio", len(gt))
     ours = benchmark(project_batched, gt_t, pred_t)
@@ -136,16 +143,17 @@ def test_metrics_speedup_ratio(benchmark, images):
     default_threads = torch.get_num_threads()
     peer, single, default = [], [], []
     try:
-        for _ in range(5):
-            peer.append(_median_seconds(lambda: skimage_loop(gt, pred), 1))
+        for _ in range(7):
+            peer.append(_timed(lambda: skimage_loop(gt, pred), 1))
             torch.set_num_threads(1)
-            single.append(_median_seconds(lambda: project_batched(gt_t, pred_t), 3))
+            single.append(_timed(lambda: project_batched(gt_t, pred_t), 3))
             torch.set_num_threads(default_threads)
-            default.append(_median_seconds(lambda: project_batched(gt_t, pred_t), 3))
+            default.append(_timed(lambda: project_batched(gt_t, pred_t), 3))
     finally:
         torch.set_num_threads(default_threads)
     n = len(gt)
-    peer_s, single_s, default_s = (statistics.median(v) for v in (peer, single, default))
+    peer_s, single_s, default_s = (statistics.median(w for w, _ in v) for v in (peer, single, default))
+    peer_cpu, single_cpu = (statistics.median(c for _, c in v) for v in (peer, single))
     benchmark.extra_info.update(
         skimage_images_per_s=n / peer_s,
         project_images_per_s_1thread=n / single_s,
@@ -153,9 +161,11 @@ def test_metrics_speedup_ratio(benchmark, images):
         default_threads=default_threads,
         speedup_1thread=peer_s / single_s,
         speedup_default_threads=peer_s / default_s,
+        cpu_time_speedup_1thread=peer_cpu / single_cpu,
     )
     print(
         f"\n[metrics speed] {n} images {SIZE}x{SIZE}: skimage loop {n / peer_s:.1f} img/s; project "
         f"{n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x), {n / default_s:.1f} img/s at "
-        f"{default_threads} threads ({peer_s / default_s:.2f}x)"
+        f"{default_threads} threads ({peer_s / default_s:.2f}x); CPU time per image at 1 thread: skimage "
+        f"{1e3 * peer_cpu / n:.2f} ms, project {1e3 * single_cpu / n:.2f} ms ({peer_cpu / single_cpu:.2f}x)"
     )

@@ -103,7 +103,7 @@ def _attention_l1_fwd_kernel(
         pred = tl.load(rgb_pred_ptr + base + offs, mask=mask, other=0).to(ACC)
         true = tl.load(rgb_true_ptr + base + offs, mask=mask, other=0).to(ACC)
         total += tl.abs(pred * sal_pred - true * sal_true)  # masked lanes are 0*0 - 0*0 = 0
-    tl.store(partial_ptr + n * tl.num_programs(1) + block, tl.sum(total, axis=0) / count.to(ACC))
+    tl.store(partial_ptr + n * tl.num_programs(1) + block, tl.sum(total, axis=0) / count)
 
 
 @triton.jit
@@ -127,7 +127,7 @@ def _attention_l1_bwd_kernel(
     n = tl.program_id(0).to(tl.int64)
     offs = tl.program_id(1) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < P
-    g = tl.load(grad_ptr).to(ACC) / count.to(ACC)
+    g = tl.load(grad_ptr).to(ACC) / count
     sal_pred = tl.load(sal_pred_ptr + n * P + offs, mask=mask, other=0).to(ACC)
     sal_true = tl.load(sal_true_ptr + n * P + offs, mask=mask, other=0).to(ACC)
     d_sal_pred = tl.zeros((BLOCK,), dtype=ACC)
@@ -288,7 +288,9 @@ class ChannelDotFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        _, d_sal = weighted_image_bwd(a, b, b[:, :1], False, True)
+        n, _, h, w = a.shape
+        unused_sal = a.new_empty((n, 1, h, w))  # shape/dtype carrier: the kernel reads sal only for d rgb
+        _, d_sal = weighted_image_bwd(a, b, unused_sal, False, True)
         return d_sal
 
     @staticmethod

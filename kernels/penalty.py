@@ -167,7 +167,7 @@ def _penalty_bwd_kernel(
     norm = tl.load(norm_ptr + n).to(ACC)
     safe_norm = tl.where(norm > 0, norm, 1.0)
     # the norm's subgradient at 0 is 0, as in torch.linalg.vector_norm's backward
-    coef = tl.where(norm > 0, 2 * upstream * (norm - 1) / (safe_norm * N.to(ACC)), 0.0)
+    coef = tl.where(norm > 0, 2 * upstream * (norm - 1) / (safe_norm * N), 0.0)
     x = tl.load(x_ptr + n * D + offs, mask=mask, other=0).to(ACC)
     tl.store(out_ptr + n * D + offs, (coef * x).to(out_ptr.dtype.element_ty), mask=mask)
 

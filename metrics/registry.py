@@ -29,12 +29,16 @@ __all__ = ["MetricInfo", "Metric", "list_metrics", "metric_info", "create_metric
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """What a metric is: its name, direction, level ("image": one value per image, dataset value = mean; "dataset":
-    computed from per-image rows), whether it needs the ground truth (``paired``), labels, a classifier, the reference
-    implementation it is calibrated against, and a one-line description."""
+    """What a metric is.
+
+    ``higher_is_better``: True, False, or None for a descriptive value without a "best" direction (colourfulness:
+    its target is a band or the ground truth's value). ``level``: "image" (one value per image, dataset value = their
+    mean) or "dataset" (computed from per-image rows). ``paired``: needs the ground truth. ``needs_labels``,
+    ``needs_classifier``; ``reference``: the implementation it is calibrated against and the test tolerance;
+    ``description``: one line."""
 
     name: str
-    higher_is_better: bool
+    higher_is_better: bool | None
     level: str
     paired: bool
     needs_labels: bool
@@ -182,7 +186,7 @@ _image_metric(
 )
 _image_metric(
     MetricInfo(
-        "cci", True, "image", False, False, False,
+        "cci", None, "image", False, False, False,
         "numpy formula of Hasler & Suesstrunk (2003), float64; tol 1e-9 relative",
         "Colourfulness (CCI) on 0..255 RGB, signed opponents rg=R-G, yb=(R+G)/2-B, population std",
     ),
@@ -191,7 +195,7 @@ _image_metric(
 )
 _image_metric(
     MetricInfo(
-        "cf_abs", True, "image", False, False, False,
+        "cf_abs", None, "image", False, False, False,
         "numpy formula with |rg|, |yb| (the 'CF' of DDColor, CT2, ColorFormer), float64; tol 1e-9 relative",
         "Colourfulness with absolute opponents |R-G|, |(R+G)/2-B|",
     ),

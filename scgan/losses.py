@@ -15,10 +15,13 @@ import torch
 import torch.nn.functional as F
 
 from scgan.errors import InputError
+from scgan.training.config import GAN_CHOICES, KERNEL_CHOICES, RECONSTRUCTION_CHOICES
 
-KERNEL_CHOICES = ("auto", "triton", "reference")
-RECONSTRUCTION_CHOICES = ("l1", "l2")
-GAN_CHOICES = ("wgan-gp", "lsgan")
+__all__ = [
+    "GAN_CHOICES", "KERNEL_CHOICES", "RECONSTRUCTION_CHOICES", "AdversarialLoss", "attention_loss", "gradient_penalty",
+    "kernel_ops", "lsgan_critic_loss", "lsgan_generator_loss", "reconstruction_loss", "wgan_critic_loss",
+    "wgan_generator_loss",
+]  # fmt: skip
 
 
 def kernel_ops(choice: str = "auto", device: torch.device | str = "cpu") -> Any:
@@ -124,8 +127,9 @@ class AdversarialLoss:
         eps: torch.Tensor,
     ) -> tuple[torch.Tensor, dict[str, float]]:
         """Critic loss for one batch (``fake`` detached here) -> (loss, logged parts)."""
-        real_scores = critic(gray, real)
-        fake_scores = critic(gray, fake.detach())
+        # Scores in float32 even under bf16 autocast: the means below are the loss.
+        real_scores = critic(gray, real).float()
+        fake_scores = critic(gray, fake.detach()).float()
         if self.kind == "lsgan":
             loss = lsgan_critic_loss(real_scores, fake_scores)
             return loss, {"adv": float(loss.detach())}
@@ -136,5 +140,5 @@ class AdversarialLoss:
 
     def generator(self, critic: torch.nn.Module, gray: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         """Generator's adversarial loss against one critic."""
-        scores = critic(gray, fake)
+        scores = critic(gray, fake).float()
         return lsgan_generator_loss(scores) if self.kind == "lsgan" else wgan_generator_loss(scores)

@@ -30,34 +30,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from scgan.errors import InputError
+from scgan.training.config import NUM_CLASSES, PretrainConfig
 
-NUM_CLASSES = 1000
-
-
-@dataclass
-class PretrainConfig:
-    """Settings of ``scgan pretrain-global`` (defaults for a GPU run on an ImageNet-sized folder)."""
-
-    data: str = ""
-    out: str = ""
-    labels: str | None = None  #: labels CSV (file,label); None: distillation from EfficientNet-Lite0
-    preset: str = "scgan-256"
-    policy: str = "squash256"
-    epochs: int = 10
-    batch_size: int = 32
-    lr: float = 5e-4
-    betas: tuple[float, float] = (0.9, 0.999)
-    temperature: float = 2.0  #: distillation softening temperature
-    val_fraction: float = 0.1
-    seed: int = 0
-    device: str = "auto"
-    skip_bad: bool = False
-
-    def validate(self) -> None:
-        if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not self.temperature > 0:
-            raise InputError("pretrain-global: epochs, batch size, lr and temperature must be positive")
-        if not 0 < self.val_fraction < 1:
-            raise InputError(f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+__all__ = ["PretrainConfig", "PretrainResult", "pretrain_global", "distillation_loss", "load_result_info"]
 
 
 class GlobalFeatureClassifier(nn.Module):

@@ -73,7 +73,7 @@ def test_prior_and_rebalancing_weights():
     weights = losses.rebalancing_weights(prior)
     # E_p~[w] = 1 with the smoothed prior; rare colours weigh more than frequent ones.
     centres = losses.bin_centres(torch.float64)
-    kernel = torch.exp(-torch.cdist(centres, centres) ** 2 / 50.0)
+    kernel = torch.exp(-(torch.cdist(centres, centres) ** 2) / 50.0)
     smoothed = (kernel / kernel.sum(0, keepdim=True)) @ prior
     assert (smoothed * weights).sum().item() == pytest.approx(1.0)
     assert weights[prior.argmax()] < weights[prior.argmin()]
@@ -99,6 +99,7 @@ def test_class_rebalanced_cross_entropy_trains():
     image = smooth_image(32)
     weights = losses.rebalancing_weights(losses.ab_prior(image)).float()
     net = TinyZhang()
+
     def loss_fn():
         return losses.supervised_loss("zhang-eccv16", net, image, rebalance=weights)[0]
 

@@ -131,9 +131,7 @@ def test_scgan_checkpoint_spec(cache, tmp_path):
     preset = list(scgan.PRESETS)[-1]  # the smallest preset
     generator = scgan.build_generator(preset)
     checkpoint = tmp_path / "tiny.pt"
-    save_checkpoint(
-        checkpoint, {"config": scgan.PRESETS[preset].to_dict(), "generator": generator.state_dict()}
-    )
+    save_checkpoint(checkpoint, {"config": scgan.PRESETS[preset].to_dict(), "generator": generator.state_dict()})
     method = baselines.load_method(f"scgan:{checkpoint}")
     assert method.name == "scgan" and method.input_size == scgan.PRESETS[preset].image_size
     assert len(method.sha256) == 64
@@ -165,11 +163,11 @@ def test_baselines_command(capsys):
 
 def test_export_command_baseline(tmp_path, capsys):
     out = tmp_path / "u.onnx"
-    assert scgan_main(["export", "--baseline", "uresnet-sal", "--input-size", "64", "--out", str(out)]) == 0
+    assert scgan_main(["export", "--baseline", "uresnet-sal", "--input-size", "32", "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "randomly initialised" in printed and "max abs difference" in printed
     info = validate_colorizer(out)
-    assert info.name == "uresnet-sal" and info.input_size == 64 and "random initialisation" in info.source
+    assert info.name == "uresnet-sal" and info.input_size == 32 and "random initialisation" in info.source
 
 
 def test_export_command_errors(tmp_path, capsys):
@@ -186,6 +184,7 @@ def test_export_command_errors(tmp_path, capsys):
     assert not (tmp_path / "x.onnx").exists()
 
 
+@pytest.mark.slow
 def test_export_command_scgan_preset(tmp_path, capsys):
     import scgan
 
@@ -194,3 +193,53 @@ def test_export_command_scgan_preset(tmp_path, capsys):
     assert scgan_main(["export", "--preset", preset, "--out", str(out)]) == 0
     assert "max abs difference" in capsys.readouterr().out
     assert validate_colorizer(out).input_size == scgan.PRESETS[preset].image_size
+
+
+def _write_photos(folder, n=4, size=40):
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(photos(n, size, seed=3)):
+        array = (image.permute(1, 2, 0).numpy() * 255).round().astype("uint8")
+        Image.fromarray(array).save(folder / f"img{i}.png")
+    return folder
+
+
+def test_train_baseline_command_then_export_and_load(tmp_path, capsys, cache):
+    data = _write_photos(tmp_path / "photos")
+    checkpoint = tmp_path / "p2p.pt"
+    args = ["train-baseline", "pix2pix", "--data", str(data), "--out", str(checkpoint), "--size", "32"]
+    args += ["--option", "num_downs=5", "--option", "ngf=8", "--batch-size", "2", "--epochs", "2", "--quiet"]
+    assert scgan_main(args) == 0
+    saved = torch.load(checkpoint, weights_only=True)
+    assert (
+        saved["baseline"] == "pix2pix" and saved["step"] == 4 and saved["build_options"] == {"num_downs": 5, "ngf": 8}
+    )
+    out = tmp_path / "p2p.onnx"
+    assert scgan_main(["export", "--baseline", "pix2pix", "--weights", str(checkpoint), "--out", str(out)]) == 0
+    info = validate_colorizer(out)
+    assert info.input_size == 32 and "trained with scgan-bench" in info.source
+    method = baselines.load_method(f"pix2pix:{checkpoint}")
+    assert method.name == "pix2pix" and method.input_size == 32
+    assert method.colorize(photos(1, 50), raw=False).shape == (1, 3, 50, 50)
+
+
+def test_train_baseline_iizuka_with_labels(tmp_path):
+    from baselines.train import BaselineTrainConfig, train_baseline
+
+    data = _write_photos(tmp_path / "photos")
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\nimg0.png,1\nimg1.png,2\nimg2.png,1\nimg3.png,0\n")
+    config = BaselineTrainConfig(
+        name="iizuka",
+        data=str(data),
+        out=str(tmp_path / "iz.pt"),
+        batch_size=2,
+        size=32,
+        labels=str(labels),
+        options={"global_size": 32, "num_classes": 3},
+    )
+    result = train_baseline(config, progress=False)
+    assert result["steps"] == 2 and all(math.isfinite(v) for v in result["losses"])
+    with pytest.raises(ValueError, match="at least 2"):
+        train_baseline(BaselineTrainConfig(name="iizuka", data=str(data), out=str(tmp_path / "x.pt"), batch_size=1))

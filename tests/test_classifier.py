@@ -86,8 +86,18 @@ def val_subset(shared_data):
 
 
 @pytest.fixture(scope="module")
-def few_photos(val_subset):
-    return val_subset[0][:6].float() / 255.0
+def few_photos():
+    """Six real photos, float (6, 3, 300, 400) RGB [0, 1]: centre crops of scikit-image's bundled samples (always
+    available, unlike ../shared), each also flipped left-right."""
+    import skimage.data
+
+    crops = []
+    for name in ("astronaut", "chelsea", "coffee"):
+        img = getattr(skimage.data, name)()
+        top, left = (img.shape[0] - 300) // 2, (img.shape[1] - 400) // 2
+        crops.append(torch.from_numpy(np.ascontiguousarray(img[top:top + 300, left:left + 400])).permute(2, 0, 1))
+    photos = torch.stack(crops).float() / 255.0
+    return torch.cat([photos, photos.flip(-1)])
 
 
 def _packaged_state_dict() -> dict[str, torch.Tensor]:
@@ -184,6 +194,10 @@ def test_forward_features_is_differentiable(effnet):
     feats = effnet.forward_features(efficientnet_lite0_normalize(x), stages="stage2")
     feats["stage2"].abs().mean().backward()
     assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    # Through the full preprocessing (bicubic upsampling, crop) too, e.g. for distillation on small crops.
+    y = torch.rand(1, 3, 100, 120, requires_grad=True)
+    effnet.forward_features(efficientnet_lite0_preprocess(y), stages="stem")["stem"].mean().backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
 
 
 # --- preprocessing --------------------------------------------------------------------------------------------------
@@ -255,6 +269,16 @@ def test_bad_images_are_rejected(images, message):
 def test_too_small_for_the_crop_is_an_error():
     with pytest.raises(ValueError, match="smaller than the crop"):
         Preprocessing(None, 224)(torch.zeros(1, 3, 100, 300))
+
+
+def test_classifier_names_the_bad_chunk(torch_classifier):
+    images = torch.zeros(5, 3, 32, 32)
+    images[3, 0, 0, 0] = float("nan")
+    small_batches = load_classifier(backend="torch", batch_size=2)
+    with pytest.raises(ValueError, match=r"images\[2:4\].*NaN"):
+        small_batches.logits(images)
+    with pytest.raises(ValueError, match="3 RGB channels"):
+        torch_classifier.logits(torch.zeros(2, 1, 32, 32))
 
 
 # --- ONNX Runtime backend -------------------------------------------------------------------------------------------
@@ -331,6 +355,7 @@ def test_cpu_session_is_quiet_and_really_on_cpu(onnx_cache, ort_classifier, capf
         assert onnx_rt.resolve_device("auto") == "cpu"
         with pytest.raises(ValueError, match="no CUDA GPU"):
             load_classifier(device="cuda")
+        assert load_classifier(backend="torch", device="auto").device == "cpu"
 
 
 def test_the_cached_graph_is_also_usable_as_an_onnx_spec(onnx_cache, ort_classifier, few_photos):

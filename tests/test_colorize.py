@@ -229,3 +229,5 @@ def test_colorize_command_errors(tmp_path, tiny_checkpoint, capsys):
     _write_photo(other / "a.jpg", 32, 32, 1)
     status = main(["colorize", str(photo), str(other), "--model", str(tiny_checkpoint), "--out", out])
     assert status == 2 and "same output a.png" in capsys.readouterr().err
+    status = main(["colorize", str(photo), "--model", str(tiny_checkpoint), "--out", str(photo)])
+    assert status == 2 and "exists and is not a folder" in capsys.readouterr().err

@@ -11,6 +11,8 @@ import zlib
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kernels
 from kernels import reference
@@ -296,3 +298,44 @@ def test_penalty_double_backward_through_conv_discriminator(shape):
 def test_tolerance_table_covers_every_dtype_with_a_relaxation_order():
     atols = [TOLERANCES[d][0] for d in (torch.float64, torch.float32, torch.float16, torch.bfloat16)]
     assert atols == sorted(atols)
+
+
+# -------------------------------------------------------------------------------- the poisoning catches gaps
+def test_poisoned_buffers_start_as_nan():
+    from kernels.runtime import new_buffer
+
+    like = torch.zeros(2, device=DEVICE)
+    with kernels.poisoned_outputs():
+        assert torch.isnan(new_buffer((3, 4), like)).all()
+    assert new_buffer((3, 4), like).shape == (3, 4)
+
+
+def test_a_launch_that_skips_a_block_fails_the_comparison(monkeypatch):
+    """Shrink every image-op grid by one block: the unwritten (poisoned) elements must make the check fail."""
+    from kernels import attention
+
+    real_grid = attention._grid
+    monkeypatch.setattr(attention, "_grid", lambda n, pixels, block: (n, max(1, real_grid(n, pixels, block)[1] - 1)))
+    shape = (1, 3, 40, 40)  # 1600 pixels: two 1024-pixel blocks, so one block is skipped
+    tensors = [_random(1, shape), _random(2, (1, 1, 40, 40), "unit")]
+    with pytest.raises(AssertionError):
+        _run_and_compare("weighted_image", tensors, [True, True], torch.float64, 3)
+
+
+# ------------------------------------------------------------------------------------- random shapes (property)
+@settings(max_examples=12, deadline=None, derandomize=True)
+@given(
+    n=st.integers(1, 3),
+    c=st.integers(1, 4),
+    h=st.integers(1, 40),
+    w=st.integers(1, 40),
+    seed=st.integers(0, 2**20),
+)
+def test_random_shapes_all_ops_float64(n, c, h, w, seed):
+    """Random small shapes (block boundaries anywhere): every op, output and every gradient, float64."""
+    shape = (n, c, h, w)
+    _run_and_compare("attention_l1", _attention_inputs(shape, seed), [True, True, True, True], torch.float64, seed)
+    _run_and_compare("weighted_image", _attention_inputs(shape, seed)[:2], [True, True], torch.float64, seed + 1)
+    pair = [_random(seed + 2, shape), _random(seed + 3, shape), _random(seed + 4, (n,), "unit")]
+    _run_and_compare("interpolate", pair, [True, True, True], torch.float64, seed + 5)
+    _run_and_compare("gradient_penalty", pair[:1], [True], torch.float64, seed + 6)

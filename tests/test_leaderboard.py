@@ -266,3 +266,46 @@ def test_read_rows_rejects_garbage(tmp_path):
         report.build_report(report.read_rows(path), None, tmp_path / "o")
     with pytest.raises(FileNotFoundError):
         report.read_rows(tmp_path / "none.csv")
+
+
+def test_classifier_metrics_labels_and_per_class(tmp_path):
+    folder = _write_images(tmp_path / "imgs", count=4)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\nimg0.png,1\nimg1.png,1\nimg2.png,7\nimg3.png,7\n")
+    out = tmp_path / "lb"
+    result = run_leaderboard(LeaderboardConfig(data=str(folder), labels=str(labels), methods=["gt", "gray"], out=out,
+                                               protocol="wang", metrics=["psnr", "top1", "top5", "top1_agree",
+                                                                         "fid_effl0"], quiet=True))
+    rows = result["rows"]
+    assert set(rows["label"]) == {1, 7}
+    assert rows["top1"].isin([0.0, 1.0]).all() and rows["top5"].isin([0.0, 1.0]).all()
+    assert (rows["top5"] >= rows["top1"]).all()
+    assert (rows.loc[rows.method == "gt", "top1_agree"] == 1.0).all()  # the ground truth agrees with itself
+    dataset = pd.read_csv(out / "dataset_metrics.csv").set_index("method")
+    # 4 images for 1280 feature dimensions: FID is not computed, and the report says why
+    assert dataset["fid_effl0"].isna().all() and dataset.loc["gray", "fid_images"] == 4
+    assert (out / "per_class.csv").is_file()
+    per_class = pd.read_csv(out / "per_class.csv")
+    assert set(per_class["label"]) == {1, 7} and (per_class["images"] == 2).all()
+    table = (out / "leaderboard.md").read_text()
+    assert "Top-1 (%)" in table and "FID not computed: 4 images for 1280" in table and "Per-class breakdown" in table
+    run = json.loads((out / "run.json").read_text())
+    assert run["classifier"]["name"] == "efficientnet-lite0" and len(run["classifier"]["sha256"]) == 64
+
+
+def test_fid_from_features_against_the_metrics_package():
+    from metrics.dataset import frechet_distance
+
+    rng = np.random.default_rng(5)
+    gt = rng.normal(size=(40, 6))
+    shifted = rng.normal(loc=0.5, size=(40, 6))
+    features = {"__gt__": [(0, gt[:20]), (20, gt[20:])], "a": [(20, shifted[20:]), (0, shifted[:20])], "b": [(0, gt)]}
+    merged = leaderboard.merge_results([leaderboard.EvalResult([], features, [], [], {})])
+    frame = leaderboard.dataset_metrics_frame(merged.features, ["a", "b"]).set_index("method")
+    assert frame.loc["a", "fid_effl0"] == pytest.approx(frechet_distance(shifted, gt), rel=1e-12)
+    assert abs(frame.loc["b", "fid_effl0"]) < 1e-9
+    summary = report.build_report(
+        pd.DataFrame({"method": ["a", "b"], "file": ["x", "x"], "psnr": [20.0, 30.0]}), frame.reset_index(),
+        Path(os.devnull).parent / "tmp" / "unused" if False else Path(features and "/tmp") / "fid-report-test",
+    )
+    assert summary.cells[("b", "fid_effl0")].best

@@ -411,3 +411,17 @@ def test_calibration_on_shared_imagenet_photos(shared_data):
             assert abs(float(MF.ssim_scgan(p, t)[0]) - ref_ssim_scgan(gt / 255.0, pred / 255.0)) <= 1e-5
             assert float(MF.cci(p)[0]) == pytest.approx(ref_colourfulness(pred), rel=1e-9)
             assert abs(float(MF.delta_e00(p, t)[0]) - ref_delta_e00(gt, pred)) <= 1e-6, path.name
+
+
+def test_thread_count_restored_and_results_independent_of_workers():
+    rng = np.random.default_rng(11)
+    a = torch.from_numpy(rng.integers(0, 256, (5, 3, 24, 24), dtype=np.uint8))
+    b = torch.from_numpy(rng.integers(0, 256, (5, 3, 24, 24), dtype=np.uint8))
+    before = torch.get_num_threads()
+    results = [MF.ssim(a, b, workers=w) for w in (1, 2, 3)]
+    assert all(torch.equal(results[0], r) for r in results[1:])
+    MF.psnr(a, b), MF.cci(a), MF.delta_e00(a, b)
+    assert torch.get_num_threads() == before
+    with pytest.raises(ValueError):
+        MF.psnr(a, b[:, :, :5])
+    assert torch.get_num_threads() == before

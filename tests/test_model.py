@@ -88,16 +88,16 @@ def test_small_preset_shapes(name):
     assert features.shape == (1, config.global_channels[4], size // 32, size // 32)
 
 
-def test_presets_smallest_last_and_same_structure():
+def test_presets_smallest_last_and_same_structure(paper_generator):
     configs = list(PRESETS.values())
     assert configs[0].name == "scgan-256" and configs[0] == ModelConfig()
-    counts = [count_parameters(build_generator(c)) for c in configs[1:]]
-    assert counts == sorted(counts, reverse=True) and counts[0] < PAPER_GENERATOR
+    generators = [paper_generator] + [build_generator(c) for c in configs[1:]]
+    counts = [count_parameters(g) for g in generators]
+    assert counts == sorted(counts, reverse=True) and len(set(counts)) == len(counts)
     sizes = [c.image_size for c in configs]
     assert sizes == sorted(sizes, reverse=True)
-    for config in configs:
+    for config, generator in zip(configs, generators):
         assert config.levels == config.image_size.bit_length() - 1
-        generator = build_generator(config)
         # depth follows the size: down1..down{L+1}, up1..up{L+1}
         assert hasattr(generator, f"down{config.levels + 1}") and not hasattr(generator, f"down{config.levels + 2}")
         assert hasattr(generator, f"up{config.levels + 1}") and not hasattr(generator, f"up{config.levels + 2}")
@@ -137,11 +137,9 @@ def test_eval_mode_is_deterministic_and_stateless():
         assert torch.equal(value, state[key]), f"eval forward changed {key}"
 
 
-def test_normal_init_really_applies_to_spectrally_normalised_convs():
-    torch.manual_seed(0)
-    generator = build_generator("scgan-256")
+def test_normal_init_really_applies_to_spectrally_normalised_convs(paper_generator):
     checked = 0
-    for name, module in generator.named_modules():
+    for name, module in paper_generator.named_modules():
         if isinstance(module, ConvBlock):
             assert parametrize.is_parametrized(module.conv, "weight"), name
             original = module.conv.parametrizations.weight.original
@@ -185,8 +183,9 @@ def test_ablations_remove_exactly_their_parts():
     assert no_global.global_features is None
     # down7 loses the 512 global-feature input channels (3x3 conv, no bias)
     assert count_parameters(no_global) == PAPER_GENERATOR - PAPER_GLOBAL_FEATURES - 512 * 512 * 9
-    random_init = base.replace(global_init="random")
-    assert count_parameters(build_generator(random_init)) == PAPER_GENERATOR
+    # global_init="random" changes no layer (only whether the trainer loads pretrained weights)
+    random_tiny = build_generator(PRESETS["scgan-tiny"].replace(global_init="random"))
+    assert list(random_tiny.state_dict()) == list(build_generator("scgan-tiny").state_dict())
 
     tiny = PRESETS["scgan-tiny"]
     for config in (tiny.replace(saliency=False), tiny.replace(global_features=False)):

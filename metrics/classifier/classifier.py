@@ -31,6 +31,7 @@ from .preprocess import (
     IMAGENET_PREPROCESSING,
     NORMALIZATIONS,
     Preprocessing,
+    check_image_structure,
     check_images,
 )
 from .vgg16 import load_vgg16
@@ -74,11 +75,13 @@ class Classifier:
                 f"preprocessing={self.preprocessing}, sha256={self.sha256[:12]}...)")
 
     def _run(self, images: torch.Tensor, want_features: bool) -> tuple[torch.Tensor, torch.Tensor | None]:
-        images = check_images(images)
+        check_image_structure(images)
         logits_parts, feature_parts = [], []
         with torch.no_grad():
             for start in range(0, images.shape[0], self.batch_size):
-                chunk = images[start:start + self.batch_size].to(self.device)
+                end = min(start + self.batch_size, images.shape[0])
+                # Values are checked and uint8 converted per chunk: a large uint8 set never exists in float at once.
+                chunk = check_images(images[start:end], name=f"images[{start}:{end}]").to(self.device)
                 x = self.preprocessing(chunk).float().contiguous()
                 logits, features = self._runner(x)
                 logits_parts.append(logits.float().cpu())
@@ -149,6 +152,11 @@ def _onnx_runner(session, input_name: str, logits_name: str, features_name: str 
     return run
 
 
+def _session_device(session, device: str) -> str:
+    """The device a session really runs on (``device="auto"`` may have fallen back to the CPU)."""
+    return device if session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+
+
 def _resolve_preprocessing(preprocessing, default: Preprocessing) -> Preprocessing:
     if preprocessing is None:
         return default
@@ -199,12 +207,14 @@ def load_classifier(spec: str = "efficientnet-lite0", backend: str = "onnxruntim
     if backend not in BACKENDS:
         raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     kind, path = _parse_spec(spec)
-    device = onnx_rt.resolve_device(device)
+    auto = str(device) == "auto"
+    device = onnx_rt.resolve_device(device, backend)
 
     if kind == "onnx":
         if backend != "onnxruntime":
             raise ValueError(f"classifier spec {spec!r}: an ONNX classifier runs with backend='onnxruntime' only")
-        session = onnx_rt.create_session(path, device, num_threads)
+        session = onnx_rt.create_session(path, device, num_threads, cpu_fallback=auto)
+        device = _session_device(session, device)
         info = onnx_rt.inspect_onnx_classifier(session, path)
         size = info.input_size or 224
         default = Preprocessing(int(size * 256 / 224), size, IMAGENET_PREPROCESSING.normalization)
@@ -238,6 +248,7 @@ def load_classifier(spec: str = "efficientnet-lite0", backend: str = "onnxruntim
     # The exported graph has a static spatial size (only the batch is dynamic): the crop is part of the name.
     stem = (kind if path is None else f"{kind}-{path.stem}") + f"-{prep.crop}"
     onnx_path = onnx_rt.cached_export(model, stem, sha256, prep.crop, directory=cache_dir)
-    session = onnx_rt.create_session(onnx_path, device, num_threads)
+    session = onnx_rt.create_session(onnx_path, device, num_threads, cpu_fallback=auto)
+    device = _session_device(session, device)
     runner = _onnx_runner(session, "image", "logits", "features")
     return Classifier(name, sha256, backend, device, prep, runner, batch_size, feature_dim)

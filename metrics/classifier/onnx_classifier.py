@@ -48,14 +48,16 @@ def cuda_usable() -> bool:
     return torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers()
 
 
-def resolve_device(device: str | torch.device) -> str:
-    """Normalise ``device`` to ``"cpu"`` or ``"cuda[:N]"``; ``"auto"`` picks CUDA only when it is really usable.
+def resolve_device(device: str | torch.device, backend: str = "torch") -> str:
+    """Normalise ``device`` to ``"cpu"`` or ``"cuda[:N]"``; ``"auto"`` picks CUDA only when it is really usable by
+    ``backend`` (``torch``: a GPU; ``onnxruntime``: a GPU and :func:`cuda_usable`).
 
     Raises ValueError for an unknown device or a CUDA device on a machine without one.
     """
     text = str(device)
     if text == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
+        usable = cuda_usable() if backend == "onnxruntime" else torch.cuda.is_available()
+        return "cuda" if usable else "cpu"
     if text == "cpu":
         return "cpu"
     if text == "cuda" or text.startswith("cuda:"):
@@ -65,11 +67,14 @@ def resolve_device(device: str | torch.device) -> str:
     raise ValueError(f"device {text!r}: expected 'cpu', 'cuda', 'cuda:N' or 'auto'")
 
 
-def create_session(path: str | Path, device: str = "cpu", num_threads: int | None = None):
+def create_session(path: str | Path, device: str = "cpu", num_threads: int | None = None,
+                   cpu_fallback: bool = False):
     """An ``onnxruntime.InferenceSession`` on ``device`` (from :func:`resolve_device`), logging errors only.
 
     CUDA is requested only for a CUDA device and only when :func:`cuda_usable`; the providers the session really got
-    are checked (``session.get_providers()``), so a silent fallback to CPU raises instead of running slowly.
+    are checked (``session.get_providers()``): when CUDA was asked for and not obtained (e.g. missing CUDA libraries),
+    a CPU session is returned if ``cpu_fallback`` (for ``device="auto"``), else RuntimeError is raised rather than
+    running silently on the CPU.
     """
     import onnxruntime as ort
 
@@ -92,6 +97,8 @@ def create_session(path: str | Path, device: str = "cpu", num_threads: int | Non
     except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph/... types
         raise ValueError(f"{path}: ONNX Runtime cannot load this model ({type(exc).__name__}: {exc})") from exc
     wanted = "CUDAExecutionProvider" if device.startswith("cuda") else "CPUExecutionProvider"
+    if session.get_providers()[0] != wanted and cpu_fallback and device.startswith("cuda"):
+        return create_session(path, "cpu", num_threads)
     if session.get_providers()[0] != wanted:
         raise RuntimeError(f"{path}: asked ONNX Runtime for {wanted}, got {session.get_providers()}")
     return session

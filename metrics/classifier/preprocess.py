@@ -31,12 +31,8 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 NORMALIZATIONS = ("tf-lite", "imagenet", "unit")
 
 
-def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
-    """Validate an image batch and return it as floating point in [0, 1].
-
-    Accepts float (N, 3, H, W) RGB in [0, 1] (float16/32/64 keep their dtype) or uint8 (scaled by 1/255 to float32).
-    Raises ValueError naming what is wrong: not a tensor, wrong rank or channel count, empty, NaN/inf, out of range.
-    """
+def check_image_structure(images: torch.Tensor, name: str = "images") -> None:
+    """Check type, rank, channels, emptiness and dtype (not the values) of an image batch; ValueError if wrong."""
     if not isinstance(images, torch.Tensor):
         raise ValueError(f"{name}: expected a torch.Tensor (N, 3, H, W), got {type(images).__name__}")
     if images.dim() != 4:
@@ -45,13 +41,23 @@ def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
         raise ValueError(f"{name}: expected 3 RGB channels in dim 1, got shape {tuple(images.shape)}")
     if images.numel() == 0:
         raise ValueError(f"{name}: empty batch, shape {tuple(images.shape)}")
+    if images.dtype != torch.uint8 and not images.is_floating_point():
+        raise ValueError(f"{name}: expected float in [0, 1] or uint8, got dtype {images.dtype}")
+
+
+def check_images(images: torch.Tensor, name: str = "images") -> torch.Tensor:
+    """Validate an image batch and return it as floating point in [0, 1].
+
+    Accepts float (N, 3, H, W) RGB in [0, 1] (float16/32/64 keep their dtype) or uint8 (scaled by 1/255 to float32).
+    Raises ValueError naming what is wrong: not a tensor, wrong rank or channel count, empty, NaN/inf, out of range.
+    """
+    check_image_structure(images, name)
     if images.dtype == torch.uint8:
         return images.float() / 255.0
-    if not images.is_floating_point():
-        raise ValueError(f"{name}: expected float in [0, 1] or uint8, got dtype {images.dtype}")
-    if not torch.isfinite(images).all():
+    values = images.detach()  # checks need no gradient (and must not warn when the caller differentiates)
+    if not torch.isfinite(values).all():
         raise ValueError(f"{name}: contains NaN or infinite values")
-    lo, hi = float(images.min()), float(images.max())
+    lo, hi = float(values.min()), float(values.max())
     if lo < -1e-6 or hi > 1 + 1e-6:
         raise ValueError(f"{name}: values must be in [0, 1], got min {lo:.4g}, max {hi:.4g}")
     return images
@@ -72,7 +78,7 @@ def resize_short_side(images: torch.Tensor, size: int = 256) -> torch.Tensor:
     compute_dtype = images.dtype if images.dtype in (torch.float32, torch.float64) else torch.float32
     out = F.interpolate(images.to(compute_dtype), size=(new_h, new_w), mode="bicubic", align_corners=False,
                         antialias=True)
-    return out.clamp_(0.0, 1.0).to(images.dtype)
+    return out.clamp(0.0, 1.0).to(images.dtype)
 
 
 def center_crop(images: torch.Tensor, size: int = 224) -> torch.Tensor:

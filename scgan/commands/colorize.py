@@ -112,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--saliency: {args.model} has no saliency branch (config saliency=False)")
     out_dir = Path(args.out)
     saliency_dir = Path(args.saliency_dir) if args.saliency_dir else out_dir.with_name(out_dir.name + "_saliency")
+    for flag, folder in (("--out", out_dir), ("--saliency-dir", saliency_dir if args.saliency else None)):
+        if folder is not None and folder.exists() and not folder.is_dir():
+            raise InputError(f"{flag} {folder}: exists and is not a folder")
     out_dir.mkdir(parents=True, exist_ok=True)
 
     bad: list[dict[str, str]] = []

@@ -84,9 +84,12 @@ def _print_registry() -> int:
         info = metrics.metric_info(name)
         flags = (("gt", info.paired), ("labels", info.needs_labels), ("classifier", info.needs_classifier))
         needs = ", ".join(word for word, flag in flags if flag) or "-"
-        better = "higher" if info.higher_is_better else "lower"
-        print(f"{name:<12} {info.level:<8} {better:<7} {needs:<22} {info.description}")
+        print(f"{name:<12} {info.level:<8} {_direction(info):<7} {needs:<22} {info.description}")
     return 0
+
+
+def _direction(info) -> str:
+    return {True: "higher", False: "lower", None: "-"}[info.higher_is_better]
 
 
 def _choose_metrics(args) -> list[str]:
@@ -235,7 +238,7 @@ def _write_outputs(args, result: dict, rows_path, summary_path) -> None:
     import metrics
 
     for name, value in summary["metrics"].items():
-        better = "higher" if metrics.metric_info(name).higher_is_better else "lower"
+        better = _direction(metrics.metric_info(name))
         shown = f"{value:14.6f}" if math.isfinite(value) else f"{value!s:>14}"
         print(f"{name:<12} {shown}  {better}")
     if summary["gray_excluded"]:

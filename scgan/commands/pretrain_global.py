@@ -12,7 +12,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
-    from scgan.pretrain import PretrainConfig
+    from scgan.training.config import PretrainConfig
 
     d = PretrainConfig()
     parser.add_argument("--data", required=True, help="image folder, list file, or 'samples'")
@@ -32,7 +32,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from scgan.pretrain import PretrainConfig, pretrain_global
+    from scgan.pretrain import pretrain_global
+    from scgan.training.config import PretrainConfig
 
     config = PretrainConfig(
         data=args.data, out=args.out, labels=args.labels, preset=args.preset, policy=args.policy, epochs=args.epochs,

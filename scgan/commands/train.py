@@ -12,7 +12,7 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
-    from scgan.train import TrainConfig
+    from scgan.training.config import TrainConfig
 
     d = TrainConfig()
     data = parser.add_argument_group("data")
@@ -79,7 +79,7 @@ def add_arguments(parser) -> None:
 def config_from_args(args):
     """The :class:`scgan.train.TrainConfig` an argparse namespace asks for."""
     from scgan.errors import InputError
-    from scgan.train import TrainConfig
+    from scgan.training.config import TrainConfig
 
     if args.lsgan and args.no_gan:
         raise InputError("--lsgan and --no-gan contradict each other")
@@ -153,7 +153,7 @@ def run(args) -> int:
 
 def _resume_config(args):
     """On --resume the stored TrainConfig is used; only where to write and when to stop come from the command line."""
-    from scgan.train import TrainConfig
+    from scgan.training.config import TrainConfig
 
     return TrainConfig(out=args.out, stop_after_steps=args.stop_after_steps, device=args.device, workers=args.workers,
                        data="-", saliency="-", global_init="none")

@@ -1,0 +1,1 @@
+"""Torch-free parts of the trainer (its typed configuration); the trainer itself is ``scgan.train``."""
