@@ -407,9 +407,10 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
     gt_u8 = torch.from_numpy(gt_np).permute(0, 3, 1, 2).contiguous()
     gt01 = gt_u8.to(torch.float32) / 255.0
     keys = [image_content_key(g[2]) for g in group]
-    with _Timer(timings, "metrics_s"):
+    with _Timer(timings, "diagnostics_s"):
         gt_cf = _functional("cf_abs")(gt_u8).cpu().numpy() if "cf_abs" in image_metrics else None
-        gt_lab = _lab_of_uint8(gt_u8, rgb_to_lab)
+        stride = protocol.color_cast_stride
+        gt_lab_grid = _lab_of_uint8(gt_u8[:, :, ::stride, ::stride], rgb_to_lab)
     gt_logits = None
     if classifier is not None and (want_top or want_fid):
         with _Timer(timings, "classifier_s"):
@@ -433,15 +434,16 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
         if ok:
             pred_u8 = torch.from_numpy(np.stack([outputs[i] for i in ok])).permute(0, 3, 1, 2).contiguous()
             target_u8 = gt_u8[ok]
-            with _Timer(timings, "metrics_s"):
-                for name in image_metrics:
-                    fn = _functional(name)
-                    paired = name not in ("cci", "cf_abs")
+            for name in image_metrics:
+                fn = _functional(name)
+                paired = name not in ("cci", "cf_abs")
+                with _Timer(timings, f"metric_{name}_s"):
                     result = fn(pred_u8.to(settings.device), target_u8.to(settings.device)) if paired else \
                         fn(pred_u8.to(settings.device))
-                    values[name] = result.detach().cpu().to(torch.float64).numpy()
-                pred_lab = _lab_of_uint8(pred_u8, rgb_to_lab)
-                cast = (pred_lab - gt_lab[ok]).to(torch.float64).mean(dim=(2, 3))
+                values[name] = result.detach().cpu().to(torch.float64).numpy()
+            with _Timer(timings, "diagnostics_s"):
+                pred_lab_grid = _lab_of_uint8(pred_u8[:, :, ::stride, ::stride], rgb_to_lab)
+                cast = (pred_lab_grid - gt_lab_grid[ok]).to(torch.float64).mean(dim=(2, 3))
                 values["cast_a"] = cast[:, 1].numpy()
                 values["cast_b"] = cast[:, 2].numpy()
                 values["near_gray"] = np.array(
@@ -449,7 +451,8 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
                 )
                 if saliency is not None:
                     sal = saliency_metrics(pred_u8, target_u8, saliency[ok], protocol.saliency_threshold,
-                                           protocol.bleeding_band_px, pred_lab, gt_lab[ok])
+                                           protocol.bleeding_band_px, _lab_of_uint8(pred_u8, rgb_to_lab),
+                                           _lab_of_uint8(target_u8, rgb_to_lab))
                     values.update({k: v.numpy() for k, v in sal.items()})
             if gt_logits is not None:
                 with _Timer(timings, "classifier_s"):

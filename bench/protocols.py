@@ -48,6 +48,8 @@ class Protocol:
     saliency_threshold: a saliency map value >= this marks a salient pixel.
     bleeding_band_px: half-width k (pixels) of the band around salient-object boundaries for the bleeding score.
     color_cast_space: the colour space of the colour-cast diagnostic (mean a*, b* bias).
+    color_cast_stride: the cast is averaged over the pixels of a regular grid, every ``stride``-th pixel in each
+        direction (a mean bias needs no more; it costs 1/stride^2 of the Lab conversions).
     """
 
     name: str
@@ -64,6 +66,7 @@ class Protocol:
     saliency_threshold: float = 0.5
     bleeding_band_px: int = 5
     color_cast_space: str = "CIELAB D65"
+    color_cast_stride: int = 4
     version: int = 1
     extra: dict = field(default_factory=dict)
 

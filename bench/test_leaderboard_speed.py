@@ -4,7 +4,8 @@ Candidate: ``bench.leaderboard.evaluate`` for the anchors ``gt`` + ``gray`` unde
 ``../shared/data/imagenet-val-sample``: decode, squash to 256x256, colorize, and every per-image metric of the
 protocol that needs no classifier (psnr, ssim, ssim_scgan, cci, cf_abs, delta_e00, auc_ab) plus the diagnostics
 (colour cast, near-gray). Peer: the loop a user would write: per image, decode, the same resize, each anchor, then
-scikit-image / NumPy for each metric. Both see the same files; the candidate's values are checked against the loop's.
+scikit-image / NumPy for each metric and the same diagnostics. Both see the same files; the candidate's values are
+checked against the loop's.
 
 Peer convention (docs/leaderboard.md): ``group`` + ``extra_info["role"]`` + ``extra_info["items"]`` (images).
 Images: all 1286 with ``SCGAN_BENCH_IMAGES=all``, else 256 (64 with ``SCGAN_BENCH_QUICK=1``), and 6 under
@@ -22,7 +23,7 @@ import pytest
 METRICS = ("psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00", "auc_ab")
 GROUP = "leaderboard-path-gt+gray-scgan-paper"
 TOLERANCE = {"psnr": 1e-6, "ssim": 1e-5, "ssim_scgan": 1e-5, "cci": 1e-7, "cf_abs": 1e-7, "delta_e00": 1e-6,
-             "auc_ab": 1e-9}
+             "auc_ab": 1e-9, "cast_a": 1e-3, "cast_b": 1e-3, "near_gray": 0.0}  # cast: float32 Lab in the candidate
 
 
 def _image_count(disabled: bool) -> int | None:
@@ -85,6 +86,11 @@ def skimage_loop(entries) -> dict:
                 "cf_abs": _colourfulness(pred, absolute=True),
                 "delta_e00": float(deltaE_ciede2000(lab_gt, lab_pred).mean()),
                 "auc_ab": float(np.clip(1.0 - ab_error / 150.0, 0.0, None).mean()),
+                # the same diagnostics as the leaderboard: colour cast on the stride-4 grid, the gray rule
+                "cast_a": float((lab_pred[::4, ::4, 1] - lab_gt[::4, ::4, 1]).mean()),
+                "cast_b": float((lab_pred[::4, ::4, 2] - lab_gt[::4, ::4, 2]).mean()),
+                "near_gray": float(np.percentile(np.abs(pred[..., 0].astype(int) - pred[..., 1])
+                                                 + np.abs(pred[..., 1].astype(int) - pred[..., 2]), 99) <= 2),
             }
     return results
 
@@ -103,7 +109,7 @@ def _check_same_values(rows: list[dict], reference: dict) -> None:
     assert len(rows) == len(reference)
     for row in rows:
         expected = reference[(row["method"], row["file"])]
-        for name in METRICS:
+        for name in TOLERANCE:
             got, want = row[name], expected[name]
             if np.isinf(want):
                 assert got == want, (row["method"], row["file"], name)

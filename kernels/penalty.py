@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.runtime import accumulator_dtype, block_size, common_dtype, kernel_op, new_buffer, next_power_of_2
+from kernels.runtime import accumulator_dtype, block_size, common_dtype, kernel_op, new_buffer
 from kernels.shapes import check_gradient, per_sample_eps
 
 _MAX_BLOCK = 2048
@@ -285,7 +285,7 @@ def gradient_penalty_fwd(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     penalty = new_buffer((), grad)
     _penalty_finish_kernel[(1,)](
         partial, norms, penalty, n, grid[1], ACC=_TL_ACC[acc],
-        BLOCK_N=min(64, next_power_of_2(n)), BLOCK_B=min(64, next_power_of_2(grid[1])),
+        BLOCK_N=block_size(n, 64), BLOCK_B=block_size(grid[1], 64),  # 16..64: no degenerate 1-wide tiles
     )  # fmt: skip
     return penalty, norms
 

@@ -159,30 +159,8 @@ def _box_valid_filter(stack_nhwc: torch.Tensor, size: int) -> torch.Tensor:
     return (ch[..., size:, :] - ch[..., :-size, :]) / float(size * size)
 
 
-def ssim_map_mean(
-    x: torch.Tensor,
-    y: torch.Tensor,
-    window: str,
-    data_range: float,
-    cov_norm: float,
-    offset: float,
-    dtype: torch.dtype,
-    k1: float = 0.01,
-    k2: float = 0.03,
-) -> torch.Tensor:
-    """Mean SSIM over the valid region, averaged over channels, per image: (N, C, H, W) x 2 -> float64 (N,).
-
-    ``window`` is ``"gaussian11"`` (sigma 1.5, truncate 3.5: scikit-image's ``gaussian_weights=True``) or
-    ``"uniform7"`` (scikit-image's default). The local statistics are computed without padding: the valid region is
-    scikit-image's crop of (win-1)//2 pixels on each side, exactly where its padded filter never reaches the border.
-    ``offset`` is subtracted from both images before filtering (centring 0..255 values at 128 keeps float32 variances
-    accurate); it is added back to the local means, since the luminance term is not shift-invariant.
-
-    Algebra used to filter four maps instead of five (x, y, x*y and (x-y)^2 rather than x^2 and y^2), with
-    d = mu_x - mu_y:  mu_x^2 + mu_y^2 = 2 mu_x mu_y + d^2  and  var_x + var_y = 2 cov_xy + var(x - y), so
-    ``B1 = A1 + d^2`` and ``B2 = A2 + cov_norm * (E[(x-y)^2] - d^2)`` where A1 = 2 mu_x mu_y + C1 and
-    A2 = 2 cov_xy + C2 are the numerator factors. SSIM = A1 A2 / (B1 B2).
-    """
+def _ssim_band_sum(x, y, window, data_range, cov_norm, offset, dtype, k1, k2):
+    """Sum of the SSIM map over the valid region of (N, C, H, W) images, and the number of map values per image."""
     c = x.shape[1]
     # Work in (N, H, W, C): the stack of the four maps is then one contiguous channels-last tensor.
     xc = x.permute(0, 2, 3, 1).to(dtype).sub_(offset) if x.dtype != dtype else x.permute(0, 2, 3, 1) - offset
@@ -208,7 +186,56 @@ def ssim_map_mean(
     a1 = (ux + offset).mul_(uy + offset).mul_(2.0).add_(c1)
     b1 = d2.add_(a1)
     s_map = a1.mul_(a2).div_(b1.mul_(b2))
-    return s_map.mean(dim=(1, 2, 3), dtype=torch.float64)
+    return s_map.sum(dim=(1, 2, 3), dtype=torch.float64), s_map[0].numel()
+
+
+# Images are filtered in horizontal bands of about this many input pixels (plus the window's halo rows), so that the
+# float temporaries of a large photo (a dozen maps of H x W) stay small.
+BAND_PIXELS = 1 << 18
+
+
+def _row_bands(height: int, width: int, halo: int) -> list[tuple[int, int]]:
+    """Output-row ranges [r0, r1) of the valid region (height - halo rows) in bands of about BAND_PIXELS inputs."""
+    out_rows = height - halo
+    step = max(1, BAND_PIXELS // max(1, width) - halo)
+    return [(r0, min(out_rows, r0 + step)) for r0 in range(0, out_rows, step)]
+
+
+def ssim_map_mean(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    window: str,
+    data_range: float,
+    cov_norm: float,
+    offset: float,
+    dtype: torch.dtype,
+    k1: float = 0.01,
+    k2: float = 0.03,
+) -> torch.Tensor:
+    """Mean SSIM over the valid region, averaged over channels, per image: (N, C, H, W) x 2 -> float64 (N,).
+
+    ``window`` is ``"gaussian11"`` (sigma 1.5, truncate 3.5: scikit-image's ``gaussian_weights=True``) or
+    ``"uniform7"`` (scikit-image's default). The local statistics are computed without padding: the valid region is
+    scikit-image's crop of (win-1)//2 pixels on each side, exactly where its padded filter never reaches the border.
+    ``offset`` is subtracted from both images before filtering (centring 0..255 values at 128 keeps float32 variances
+    accurate); it is added back to the local means, since the luminance term is not shift-invariant.
+
+    Algebra used to filter four maps instead of five (x, y, x*y and (x-y)^2 rather than x^2 and y^2), with
+    d = mu_x - mu_y:  mu_x^2 + mu_y^2 = 2 mu_x mu_y + d^2  and  var_x + var_y = 2 cov_xy + var(x - y), so
+    ``B1 = A1 + d^2`` and ``B2 = A2 + cov_norm * (E[(x-y)^2] - d^2)`` where A1 = 2 mu_x mu_y + C1 and
+    A2 = 2 cov_xy + C2 are the numerator factors. SSIM = A1 A2 / (B1 B2).
+    """
+    win = 11 if window == "gaussian11" else 7
+    halo = win - 1
+    total = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
+    count = 0
+    for r0, r1 in _row_bands(x.shape[2], x.shape[3], halo):
+        band_sum, band_count = _ssim_band_sum(
+            x[:, :, r0 : r1 + halo], y[:, :, r0 : r1 + halo], window, data_range, cov_norm, offset, dtype, k1, k2
+        )
+        total += band_sum
+        count += band_count
+    return total / count
 
 
 def _check_ssim_size(pred: torch.Tensor, window: int, name: str) -> None:
@@ -291,9 +318,15 @@ def _colourfulness(images: torch.Tensor, absolute: bool, quantize: bool) -> torc
     return _per_chunk(lambda x: _colourfulness_chunk(x, absolute, quantize), images)
 
 
+# The exact integer path of the colourfulness needs n * sum(x^2) - sum(x)^2 <= n^2 * 510^2 to fit in int64:
+# images up to about 5.9 megapixels; larger ones use the float64 two-pass formula.
+EXACT_COLOURFULNESS_MAX_PIXELS = math.isqrt((2**63 - 1) // (510 * 510))
+
+
 def _colourfulness_chunk(images: torch.Tensor, absolute: bool, quantize: bool) -> torch.Tensor:
     integer = _integer_values(images, quantize)
-    if integer is not None:
+    pixels = images.shape[2] * images.shape[3]
+    if integer is not None and pixels <= EXACT_COLOURFULNESS_MAX_PIXELS:
         # Exact path for 8-bit values: rg = R - G and 2 yb = R + G - 2 B are integers, so their sums and sums of
         # squares are exact in int64 and mean/variance follow with one rounding each (at least as exact as numpy).
         v = integer.to(torch.int32)
@@ -304,7 +337,7 @@ def _colourfulness_chunk(images: torch.Tensor, absolute: bool, quantize: bool) -
         n = float(opp.shape[2])
         s1 = opp.sum(dim=2, dtype=torch.int64)
         s2 = (opp * opp).sum(dim=2, dtype=torch.int64)
-        # Exact integer numerator of n * variance * n: n * sum(x^2) - sum(x)^2 (fits int64 for images < 2^30 px).
+        # Exact integer numerator of n^2 * variance: n * sum(x^2) - sum(x)^2 (see EXACT_COLOURFULNESS_MAX_PIXELS).
         numerator = (s2 * int(n) - s1 * s1).to(torch.float64)
         scale = torch.tensor([1.0, 2.0], dtype=torch.float64, device=images.device)
         mean = s1.to(torch.float64) / n / scale
@@ -423,13 +456,24 @@ def delta_e00(pred, target) -> torch.Tensor:
     """
     pred, target = check_pair(pred, target)
 
-    def chunk(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def per_pixel(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         lab_pred = rgb_to_lab(to_unit_float(p, torch.float64))
         lab_true = rgb_to_lab(to_unit_float(t, torch.float64))
-        return ciede2000(lab_true, lab_pred).mean(dim=(1, 2))
+        return ciede2000(lab_true, lab_pred)
 
     with torch.no_grad():
-        return _per_chunk(chunk, pred, target)
+        return _per_chunk(lambda p, t: _pixel_mean(per_pixel, p, t), pred, target)
+
+
+def _pixel_mean(per_pixel, pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean over pixels of ``per_pixel(pred_band, target_band) -> (n, h, W)``, computed in row bands of about
+    BAND_PIXELS pixels (bounded memory on large photos). Returns float64 (n,)."""
+    height, width = pred.shape[2], pred.shape[3]
+    step = max(1, BAND_PIXELS // width)
+    total = torch.zeros(pred.shape[0], dtype=torch.float64, device=pred.device)
+    for r0 in range(0, height, step):
+        total += per_pixel(pred[:, :, r0 : r0 + step], target[:, :, r0 : r0 + step]).sum(dim=(1, 2))
+    return total / float(height * width)
 
 
 AUC_MAX_THRESHOLD = 150.0
@@ -446,11 +490,11 @@ def auc_ab(pred, target, max_threshold: float = AUC_MAX_THRESHOLD) -> torch.Tens
     """
     pred, target = check_pair(pred, target)
 
-    def chunk(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    def per_pixel(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         lab_pred = rgb_to_lab(to_unit_float(p, torch.float64))
         lab_true = rgb_to_lab(to_unit_float(t, torch.float64))
         error = torch.hypot(lab_pred[:, 1] - lab_true[:, 1], lab_pred[:, 2] - lab_true[:, 2])
-        return torch.clamp(1.0 - error / max_threshold, min=0.0).mean(dim=(1, 2))
+        return torch.clamp(1.0 - error / max_threshold, min=0.0)
 
     with torch.no_grad():
-        return _per_chunk(chunk, pred, target)
+        return _per_chunk(lambda p, t: _pixel_mean(per_pixel, p, t), pred, target)

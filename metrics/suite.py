@@ -77,6 +77,12 @@ class MetricSuite:
 
     def update(self, pred, target, labels=None) -> None:
         """Add a batch of pairs: pred and target (N, 3, H, W); labels (N,) when a metric needs them."""
+        if "fid_effl0" in self.metrics:
+            # Fetch logits and features in one pass per side, so that top1/top5/top1_agree reuse them.
+            from metrics.registry import _OUTPUTS
+
+            _OUTPUTS.get(self.metrics["fid_effl0"].classifier, pred, want_features=True)
+            _OUTPUTS.get(self.metrics["fid_effl0"].classifier, target, want_features=True)
         for name, metric in self.metrics.items():
             metric.update(pred, target, labels if self.infos[name].needs_labels else None)
         self.count += int(pred.shape[0])

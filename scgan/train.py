@@ -681,6 +681,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
             # The stored recipe wins; only where to write and when to stop come from this invocation.
             config = dataclasses.replace(stored, out=config.out, stop_after_steps=config.stop_after_steps,
                                          device=config.device, workers=config.workers)
+        elif config.out and (Path(config.out) / CHECKPOINT_NAME).exists():
+            raise InputError(
+                f"{Path(config.out) / CHECKPOINT_NAME} exists: continue that run with --resume, or choose another --out"
+            )
         trainer = Trainer(config, dist_info, progress=progress)
         if resume:
             trainer.load_state(checkpoint)

@@ -562,3 +562,25 @@ def test_package_imports_neither_scgan_kernels_nor_torchvision():
             elif isinstance(node, ast.ImportFrom) and node.level == 0:
                 imported.add(node.module.split(".")[0])
     assert "torch" in imported and not imported & {"scgan", "kernels", "torchvision", "bench", "baselines"}
+
+
+# --- python -m metrics.classifier -----------------------------------------------------------------------------------
+def test_evaluate_a_labelled_folder(tmp_path, torch_classifier, few_photos, capsys):
+    from metrics.classifier.__main__ import evaluate, main
+
+    photos = (few_photos[:3] * 255).round().to(torch.uint8)
+    predicted = torch_classifier.predict(photos, k=1)[:, 0].tolist()
+    # Two sizes in one folder (batched by size); the third label is deliberately wrong.
+    Image.fromarray(photos[0].permute(1, 2, 0).numpy()).save(tmp_path / "a.png")
+    Image.fromarray(photos[1].permute(1, 2, 0).numpy()[:260]).save(tmp_path / "b.png")
+    Image.fromarray(photos[2].permute(1, 2, 0).numpy()).save(tmp_path / "c.png")
+    wrong = (predicted[2] + 1) % 1000
+    b_label = int(torch_classifier.predict(photos[1:2, :, :260], k=1)[0, 0])
+    (tmp_path / "labels.csv").write_text(f"file,label\na.png,{predicted[0]}\nb.png,{b_label}\nc.png,{wrong}\n")
+    result = evaluate(torch_classifier, tmp_path, progress=False)
+    assert result["images"] == 3 and result["top1"] == pytest.approx(2 / 3) and result["top5"] >= 2 / 3
+    assert main(["--data", str(tmp_path / "nowhere"), "--backend", "torch", "--quiet"]) == 2
+    assert "labels.csv" in capsys.readouterr().err
+    (tmp_path / "labels.csv").write_text("file,label\na.png,1000\n")
+    assert main(["--data", str(tmp_path), "--backend", "torch", "--quiet"]) == 2
+    assert "outside 0..999" in capsys.readouterr().err

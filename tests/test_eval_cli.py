@@ -215,3 +215,14 @@ def test_demo_on_the_embedded_samples(tmp_path, capsys):
     # Halving the chroma roughly halves the colourfulness: the predictions are less colourful than the photos.
     assert all(float(r["delta_cf"]) < 0 for r in rows)
     assert 15 < summary["metrics"]["psnr"] < 40
+
+
+def test_empty_prediction_folder_is_an_error(folders, tmp_path, capsys):
+    gt_dir, _, _ = folders
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "rows.csv"
+    assert main(["eval", "--gt", str(gt_dir), "--pred", str(empty), "--out", str(out), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "no image files" in err and str(empty) in err
+    assert not out.exists()

@@ -425,3 +425,30 @@ def test_thread_count_restored_and_results_independent_of_workers():
     with pytest.raises(ValueError):
         MF.psnr(a, b[:, :, :5])
     assert torch.get_num_threads() == before
+
+
+def test_colourfulness_float_path_for_large_images(monkeypatch):
+    """Images above the exact-integer size limit use the float64 two-pass formula: same values at 1e-9."""
+    import metrics.image
+
+    img = skimage.data.coffee()[:64, :96]
+    exact = (MF.cci(nchw(img)), MF.cf_abs(nchw(img)))
+    monkeypatch.setattr(metrics.image, "EXACT_COLOURFULNESS_MAX_PIXELS", 100)
+    for ours, ref in zip((MF.cci(nchw(img)), MF.cf_abs(nchw(img))), exact):
+        assert float(ours[0]) == pytest.approx(float(ref[0]), rel=1e-12)
+    assert float(MF.cci(nchw(img))[0]) == pytest.approx(ref_colourfulness(img), rel=1e-9)
+
+
+def test_row_bands_give_the_same_values(monkeypatch, photo_pairs):
+    """Large photos are processed in row bands (bounded memory): forcing tiny bands changes nothing beyond rounding."""
+    import metrics.image
+
+    _, gt, pred = photo_pairs[1]  # astronaut 256x256, noise
+    p, t = nchw(pred), nchw(gt)
+    names = ("ssim", "ssim_scgan", "delta_e00", "auc_ab")
+    whole = {name: float(getattr(MF, name)(p, t)[0]) for name in names}
+    monkeypatch.setattr(metrics.image, "BAND_PIXELS", 256 * 23)  # bands of 13 output rows for SSIM, 23 for Lab
+    assert len(metrics.image._row_bands(256, 256, 10)) > 10
+    for name in names:
+        assert float(getattr(MF, name)(p, t)[0]) == pytest.approx(whole[name], abs=1e-12), name
+    assert abs(whole["ssim"] - ref_ssim(gt, pred)) <= 1e-5

@@ -185,3 +185,13 @@ def test_real_classifier_fid():
     different = MF.fid_effl0(faded, gt, classifier=clf)
     assert different > 0
     assert abs(same) < 1e-3 * different
+
+
+def test_suite_with_fid_runs_the_classifier_once_per_side(batch):
+    pred, gt = batch
+    clf = StandIn()
+    suite = MetricSuite(["top1", "top1_agree", "fid_effl0"], classifier=clf)
+    suite.update(pred, gt, torch.zeros(12, dtype=torch.int64))
+    assert clf.calls == 4  # logits + features (the stand-in has no logits_and_features), once per side
+    assert set(suite.summary()) == {"top1", "top1_agree", "fid_effl0"}
+    assert set(suite.columns()) == {"top1", "top1_agree"}

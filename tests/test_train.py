@@ -291,3 +291,29 @@ def test_triton_kernels_give_the_reference_step(saliency_dir, tmp_path):
         assert ref.keys() == fused.keys()
         for key in ref:
             assert fused[key] == pytest.approx(ref[key], rel=1e-4, abs=1e-5), key
+
+
+def test_command_modules_build_their_parsers_without_torch():
+    """`scgan --help` stays fast: the three training commands' add_arguments import no torch."""
+    code = (
+        "import argparse, sys\n"
+        "import scgan.commands.train as t, scgan.commands.pretrain_global as p, scgan.commands.saliency as s\n"
+        "for m in (t, p, s):\n"
+        "    m.add_arguments(argparse.ArgumentParser())\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_stage2_lr_halves_on_schedule_and_existing_run_is_protected(saliency_dir, tmp_path):
+    run = tmp_path / "run"
+    cfg = tiny(saliency_dir, run, stage1_epochs=0, stage2_epochs=2, lr_decay_every=1, sample_count=0, gan="lsgan")
+    train(cfg, progress=False)
+    rows = read_losses(run)
+    assert [float(r["lr_g"]) for r in rows] == [1e-4] * 3 + [5e-5] * 3
+    assert [float(r["lr_d"]) for r in rows] == [1e-4] * 3 + [5e-5] * 3
+    with pytest.raises(InputError, match="--resume"):
+        train(cfg, progress=False)
+    with pytest.raises(InputError, match="larger than the data set"):
+        Trainer(tiny(saliency_dir, tmp_path / "big", batch_size=7), progress=False)

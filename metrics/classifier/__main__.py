@@ -102,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     try:
+        _read_labels(args.data)  # fail on a bad folder before loading (and maybe exporting) the classifier
         clf = load_classifier(args.classifier, backend=args.backend, device=args.device, batch_size=args.batch_size,
                               preprocessing=args.preprocessing)
         result = evaluate(clf, args.data, args.limit, progress=not args.quiet)

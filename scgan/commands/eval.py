@@ -64,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("gt", "pred", "out"):
         if not getattr(args, flag):
             raise InputError(f"--{flag} is required (or use --demo)")
+    from pathlib import Path
+
+    if Path(args.out).is_dir():
+        raise InputError(f"--out {args.out}: is a folder; give the rows CSV path, e.g. {Path(args.out) / 'rows.csv'}")
     result = evaluate(args, args.gt, args.pred)
     _write_outputs(args, result, rows_path=args.out, summary_path=_summary_path(args.out))
     return 0
@@ -227,8 +231,9 @@ def _write_outputs(args, result: dict, rows_path, summary_path) -> None:
     summary = dict(result["summary"])
     summary["rows"] = str(rows_path)
     text_json = json.dumps(jsonable(summary), indent=2)
-    write_text(rows_path, buffer.getvalue())
+    # The summary first, the rows last: a rows file exists only when the whole run succeeded.
     write_text(summary_path, text_json + "\n")
+    write_text(rows_path, buffer.getvalue())
     if args.json:
         print(text_json)
         return

@@ -30,21 +30,21 @@ def add_arguments(parser) -> None:
     )  # fmt: skip
 
     sched = parser.add_argument_group("schedule (paper defaults)")
-    sched.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs)
-    sched.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs)
+    sched.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs, help="stage 1 (L1 + attention) epochs")
+    sched.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs, help="stage 2 (+ GAN, perceptual) epochs")
     sched.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (split over processes)")
-    sched.add_argument("--lr-stage1", type=float, default=d.lr_stage1)
+    sched.add_argument("--lr-stage1", type=float, default=d.lr_stage1, help="stage-1 generator learning rate")
     sched.add_argument("--lr-g", type=float, default=d.lr_g, help="stage-2 generator learning rate")
     sched.add_argument("--lr-d", type=float, default=d.lr_d, help="stage-2 critics' learning rate")
-    sched.add_argument("--beta1", type=float, default=d.betas[0])
-    sched.add_argument("--beta2", type=float, default=d.betas[1])
+    sched.add_argument("--beta1", type=float, default=d.betas[0], help="Adam beta1")
+    sched.add_argument("--beta2", type=float, default=d.betas[1], help="Adam beta2")
     sched.add_argument("--lr-decay-every", type=int, default=d.lr_decay_every, help="stage-2 epochs per halving")
     sched.add_argument("--d-steps", type=int, default=d.d_steps, help="critic steps per generator step")
-    sched.add_argument("--w-reconstruction", type=float, default=d.w_reconstruction)
-    sched.add_argument("--w-attention", type=float, default=d.w_attention)
-    sched.add_argument("--w-gan", type=float, default=d.w_gan)
-    sched.add_argument("--w-perceptual", type=float, default=d.w_perceptual)
-    sched.add_argument("--gp-weight", type=float, default=d.gp_weight)
+    sched.add_argument("--w-reconstruction", type=float, default=d.w_reconstruction, help="weight of the L1/L2 term")
+    sched.add_argument("--w-attention", type=float, default=d.w_attention, help="weight of the attention loss")
+    sched.add_argument("--w-gan", type=float, default=d.w_gan, help="weight of the adversarial loss (stage 2)")
+    sched.add_argument("--w-perceptual", type=float, default=d.w_perceptual, help="perceptual loss weight (stage 2)")
+    sched.add_argument("--gp-weight", type=float, default=d.gp_weight, help="WGAN-GP penalty weight")
     sched.add_argument("--input-noise", type=float, default=d.input_noise, help="gray input noise std ([-1,1] scale)")
 
     abl = parser.add_argument_group("ablations (paper Table II)")
@@ -62,7 +62,7 @@ def add_arguments(parser) -> None:
 
     run = parser.add_argument_group("execution")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    run.add_argument("--seed", type=int, default=d.seed)
+    run.add_argument("--seed", type=int, default=d.seed, help="seed of weights, data order, noise")
     run.add_argument("--kernels", choices=["auto", "triton", "reference"], default=d.kernels)
     run.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:N")
     run.add_argument("--amp", choices=["none", "bf16"], default=d.amp, help="autocast dtype (GPU)")
@@ -74,6 +74,17 @@ def add_arguments(parser) -> None:
     run.add_argument("--stop-after-steps", type=int, default=0, help="stop (resumably) after N global steps")
     run.add_argument("--sample-count", type=int, default=d.sample_count, help="images on the per-epoch sample grid")
     run.add_argument("--quiet", action="store_true", help="no progress bar")
+    _show_defaults(parser)
+
+
+def _show_defaults(parser) -> None:
+    """Append the default value to each option's help (the CLI's shared parser uses the plain help formatter)."""
+    import argparse
+
+    for action in parser._actions:
+        if action.default in (None, False, "", argparse.SUPPRESS) or action.help is None or "default" in action.help:
+            continue
+        action.help = f"{action.help} (default: %(default)s)" if action.help else "(default: %(default)s)"
 
 
 def config_from_args(args):
@@ -83,8 +94,8 @@ def config_from_args(args):
 
     if args.lsgan and args.no_gan:
         raise InputError("--lsgan and --no-gan contradict each other")
-    if args.random_global and args.global_init not in (None, "none"):
-        raise InputError("--random-global contradicts --global-init CKPT")
+    if (args.random_global or args.no_global) and args.global_init not in (None, "none"):
+        raise InputError(f"--{'random' if args.random_global else 'no'}-global contradicts --global-init CKPT")
     if not args.resume:
         for flag in ("data", "saliency"):
             if not getattr(args, flag):
