@@ -41,7 +41,8 @@ def discover_commands() -> dict[str, ModuleType]:
             if name is None:
                 continue
             if name in commands:
-                raise RuntimeError(f"subcommand {name!r} defined twice: {commands[name].__name__} and {module.__name__}")
+                first = commands[name].__name__
+                raise RuntimeError(f"subcommand {name!r} defined twice: {first} and {module.__name__}")
             commands[name] = module
     return commands
 

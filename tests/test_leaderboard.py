@@ -152,6 +152,11 @@ def test_cache_reuse_recomputes_only_the_added_method(tmp_path):
     assert again.images_colorized == 0  # read back from OUT/cache
     assert added.images_colorized == 3
     assert second["run"]["colorize_calls"] == {"gt": 3, "tint2": 3}
+    # Worst-k galleries of the non-anchor methods, embedded in the page.
+    for name in ("worst_tint.png", "worst_tint2.png"):
+        with Image.open(out / name) as image:
+            image.verify()
+    assert (out / "report.html").read_text().count("data:image/png;base64,") == 4  # boxplot, samples, 2 galleries
     # Cached and fresh colorizations give identical rows.
     before = result["rows"].set_index(["method", "file"])
     after = second["rows"].set_index(["method", "file"]).loc[before.index, before.columns]
@@ -216,6 +221,12 @@ def test_saliency_aware_metrics(tmp_path):
     tint = rows.loc[("tint", "img0.png")]
     assert np.isfinite(tint["psnr_salient"]) and np.isfinite(tint["psnr_background"]) and tint["bleeding"] > 0
     assert "Saliency-aware evaluation" in (out / "leaderboard.md").read_text()
+    # Maps computed on the fly by scgan.saliency (spectral residual) instead of a folder.
+    computed = run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gray"], out=tmp_path / "computed",
+                                                 protocol="wang", metrics=["psnr"], saliency_model="spectral",
+                                                 quiet=True))
+    assert {"psnr_salient", "psnr_background", "bleeding"} <= set(computed["rows"].columns)
+    assert computed["run"]["saliency"]["model"] == "spectral"
 
 
 def test_masked_metrics_match_numpy():
