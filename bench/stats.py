@@ -25,6 +25,7 @@ from ``rows.csv`` alone. The definitions (also in docs/leaderboard.md):
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ ALPHA = 0.05
 SEED = 0
 # Resample indices are drawn in chunks so that 10k resamples of a large set never need one huge index array.
 _CHUNK_ELEMENTS = 4_000_000
+# Index matrices up to this many entries (int32: 64 MB) are kept for reuse across the statistics of a report.
+_CACHE_ELEMENTS = 16_000_000
 
 
 @dataclass(frozen=True)
@@ -74,8 +77,31 @@ def _as_1d_float(values, what: str) -> np.ndarray:
     return array
 
 
+@functools.lru_cache(maxsize=2)
+def _cached_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
+    """All resample indices (n_resamples, n) int32 of a seed, drawn as ``_bootstrap_statistics`` draws them."""
+    rng = np.random.default_rng(seed)
+    chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
+    parts, done = [], 0
+    while done < n_resamples:
+        size = min(chunk, n_resamples - done)
+        parts.append(rng.integers(0, n, size=(size, n)).astype(np.int32))
+        done += size
+    indices = np.concatenate(parts)
+    indices.setflags(write=False)
+    return indices
+
+
 def _bootstrap_statistics(n: int, statistic: Callable[[np.ndarray], np.ndarray], n_resamples: int, seed: int):
-    """Evaluate ``statistic(indices (B, n)) -> (B,)`` on ``n_resamples`` seeded resamples of ``range(n)``."""
+    """Evaluate ``statistic(indices (B, n)) -> (B,)`` on ``n_resamples`` seeded resamples of ``range(n)``.
+
+    Every statistic of one report uses the same seed, so the index matrix is drawn once and reused when it is small
+    (up to ``_CACHE_ELEMENTS`` entries); larger ones are drawn chunk by chunk each time (same values either way).
+    """
+    if n * n_resamples <= _CACHE_ELEMENTS:
+        indices = _cached_indices(n, n_resamples, seed)
+        chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
+        return np.concatenate([statistic(indices[i:i + chunk]) for i in range(0, n_resamples, chunk)])
     rng = np.random.default_rng(seed)
     chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
     results = []

@@ -19,6 +19,7 @@ accepted, so a checkpoint cannot run code when opened. Store RNG states as tenso
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pickle
 import zipfile
@@ -42,7 +43,17 @@ __all__ = [
     "load_generator",
     "save_global_features",
     "load_global_features",
+    "file_sha256",
 ]
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file's bytes (read in 1 MiB blocks): the identity of a checkpoint in reports and metadata."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _config_dict(config: ModelConfig | dict | str) -> dict[str, Any]:

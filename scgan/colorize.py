@@ -24,7 +24,6 @@ Steps (images are float ``(N, 3 or 1, H, W)`` sRGB in ``[0, 1]``):
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -93,14 +92,10 @@ class ScganColorizer:
         cls, path: str | os.PathLike, device: str | torch.device = "cpu", *, bn_mode: str = "eval", name=None
     ) -> ScganColorizer:
         """Load a checkpoint (strict, ``scgan.checkpoint.load_generator``); ``sha256`` is that of the file."""
-        from scgan.checkpoint import load_generator
+        from scgan.checkpoint import file_sha256, load_generator
 
         generator, _ = load_generator(path, device)
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-        return cls(generator, name=name or Path(path).stem, bn_mode=bn_mode, sha256=digest.hexdigest())
+        return cls(generator, name=name or Path(path).stem, bn_mode=bn_mode, sha256=file_sha256(path))
 
     def predict(self, gray01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """gray ``(N, 1, S, S)`` in ``[0, 1]`` -> (rgb ``(N, 3, S, S)`` in ``[0, 1]``, saliency ``(N, 1, S, S)`` in

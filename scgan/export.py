@@ -18,7 +18,6 @@ The file is written atomically. ``onnx``/``onnxruntime`` are imported here only,
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -74,14 +73,6 @@ def _quiet_exporter_logs():
         logger.setLevel(level)
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _resolve(generator_or_checkpoint, seed: int):
     """-> (eval-mode generator, default name, source description)."""
     from scgan.model import Generator, build_generator
@@ -90,12 +81,13 @@ def _resolve(generator_or_checkpoint, seed: int):
         generator = generator_or_checkpoint
         return generator, generator.config.name, "in-memory generator"
     if isinstance(generator_or_checkpoint, str) and generator_or_checkpoint in PRESETS:
-        torch.manual_seed(seed)
-        generator = build_generator(generator_or_checkpoint)
+        with torch.random.fork_rng(devices=[]):  # seeded weights without resetting the caller's RNG stream
+            torch.manual_seed(seed)
+            generator = build_generator(generator_or_checkpoint)
         source = f"preset {generator_or_checkpoint}, untrained (N(0, 0.02) init, seed {seed})"
         return generator.eval(), generator_or_checkpoint, source
     if isinstance(generator_or_checkpoint, (str, os.PathLike)):
-        from scgan.checkpoint import load_generator
+        from scgan.checkpoint import file_sha256, load_generator
 
         path = Path(generator_or_checkpoint)
         if not path.exists():
@@ -103,7 +95,7 @@ def _resolve(generator_or_checkpoint, seed: int):
                 f"{path}: neither a checkpoint file nor a preset name (presets: {', '.join(PRESETS)})"
             )
         generator, checkpoint = load_generator(path)
-        source = f"checkpoint {path.name} (sha256 {_sha256(path)})"
+        source = f"checkpoint {path.name} (sha256 {file_sha256(path)})"
         if "epoch" in checkpoint:
             source += f", epoch {checkpoint['epoch']}"
         return generator, path.stem, source

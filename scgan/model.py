@@ -289,6 +289,8 @@ class PatchDiscriminator(nn.Module):
             if not isinstance(tensor, torch.Tensor) or tensor.dim() != 4 or tensor.shape[1] != channels:
                 shape = tuple(tensor.shape) if isinstance(tensor, torch.Tensor) else type(tensor).__name__
                 raise InputError(f"discriminator {what} must be (N, {channels}, H, W) in [-1, 1], got {shape}")
+            if not tensor.is_floating_point():
+                raise InputError(f"discriminator {what} must be a float tensor in [-1, 1], got dtype {tensor.dtype}")
         if gray.shape[0] != rgb.shape[0] or gray.shape[2:] != rgb.shape[2:]:
             raise InputError(
                 f"discriminator inputs differ in batch or size: gray {tuple(gray.shape)}, rgb {tuple(rgb.shape)}"
@@ -334,22 +336,30 @@ def batchnorm_batch_statistics(module: nn.Module) -> Iterator[nn.Module]:
     """Inside the block, every BatchNorm of ``module`` normalises with the statistics of the current batch.
 
     This reproduces the released code's inference (it never called ``eval()``, so BatchNorm ran in train mode),
-    without its side effect: running statistics are left untouched. Results depend on the batch composition
-    (the released validation used batch size 1). Spectral norm keeps its stored vectors (no power iteration).
+    without its side effects: the module's state (running statistics, ``num_batches_tracked``, spectral-norm vectors)
+    is left untouched. Results depend on the batch composition (the released validation used batch size 1).
+
+    The module runs in eval mode inside the block (its train/eval flags are restored afterwards): spectral norm then
+    uses its stored vectors (no power iteration) and BatchNorm, whose running buffers are detached for the block,
+    falls back to batch statistics (``running_mean is None`` makes ``BatchNorm`` use the batch even in eval mode)
+    without counting the batch.
     """
+    training = [(m, m.training) for m in module.modules()]
     saved = []
     for m in module.modules():
         if isinstance(m, nn.modules.batchnorm._BatchNorm):
             saved.append((m, m.running_mean, m.running_var))
-            # With no running buffers, BatchNorm uses batch statistics even in eval mode and updates nothing.
             m.running_mean = None
             m.running_var = None
+    module.eval()
     try:
         yield module
     finally:
         for m, mean, var in saved:
             m.running_mean = mean
             m.running_var = var
+        for m, was_training in training:
+            m.training = was_training
 
 
 def fold_spectral_norm(generator: Generator) -> Generator:
@@ -360,7 +370,11 @@ def fold_spectral_norm(generator: Generator) -> Generator:
     (``torch.nn.utils.parametrize.remove_parametrizations`` on a deep copy would also strip the original: the two
     share the dynamically created parametrized class).
     """
-    folded = Generator(generator.config.replace(spectral_norm=False))
+    reference = next(generator.parameters())
+    # Building a generator draws its (soon overwritten) init from the global RNG: keep the caller's RNG stream intact.
+    with torch.random.fork_rng(devices=[]):
+        folded = Generator(generator.config.replace(spectral_norm=False))
+    folded = folded.to(device=reference.device, dtype=reference.dtype)
     source = {name: module for name, module in generator.named_modules()}
     state = {}
     for key, value in generator.state_dict().items():
@@ -375,7 +389,7 @@ def fold_spectral_norm(generator: Generator) -> Generator:
             source[owner].train(was_training)
         # the power-iteration vectors (`...weight.0._u`, `_v`) have no counterpart
     load_state_dict_strict(folded, state, "fold_spectral_norm")
-    return folded.to(next(generator.parameters()).device).eval()
+    return folded.eval()
 
 
 def load_state_dict_strict(module: nn.Module, state_dict: dict, source) -> None:

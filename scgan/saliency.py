@@ -224,7 +224,31 @@ def build_detector(
 # ----------------------------------------------------------------------------------------------- file helpers
 def map_name(image_name: str) -> str:
     """Relative name of the saliency PNG for an image's relative name: the same path with a ``.png`` suffix."""
-    return str(Path(image_name).with_suffix(".png").as_posix())
+    from scgan.data import output_name
+
+    return output_name(image_name, ".png")
+
+
+def map_names(image_names: Iterable[str]) -> list[str]:
+    """``map_name`` of each image name; two images that would share one map (``a.jpg`` and ``a.png``) are an error.
+
+    Without this check the second image would silently get the first one's map (kept as "already computed").
+    """
+    names = list(image_names)
+    owners: dict[str, str] = {}
+    clashes = []
+    for image in names:
+        target = map_name(image)
+        if target in owners:
+            clashes.append(f"{owners[target]} and {image} -> {target}")
+        owners.setdefault(target, image)
+    if clashes:
+        raise InputError(
+            f"images whose names differ only in extension would share a saliency map: {'; '.join(clashes[:10])}"
+            + (f" ... ({len(clashes)} in all)" if len(clashes) > 10 else "")
+            + "; rename them"
+        )
+    return [map_name(image) for image in names]
 
 
 def to_uint8_map(saliency: np.ndarray) -> np.ndarray:
@@ -316,10 +340,10 @@ def generate_saliency_maps(
     entries = list(entries)
     if not entries:
         raise InputError("no images to process")
+    names = map_names(e.name for e in entries)
     result = SaliencyRunResult()
     sheet_pairs: list[tuple[np.ndarray, np.ndarray]] = []
-    for entry in tqdm(entries, desc="saliency", unit="img", disable=not progress):
-        name = map_name(entry.name)
+    for entry, name in zip(tqdm(entries, desc="saliency", unit="img", disable=not progress), names):
         target = out_dir / name
         want_sheet = contact_sheet is not None and len(sheet_pairs) < contact_sheet_count
         if target.exists() and not overwrite:

@@ -140,7 +140,7 @@ class SaliencyPairedDataset(torch.utils.data.Dataset):
 
     def __init__(self, entries: Sequence, saliency_dir: str | os.PathLike, policy: str, size: int):
         from scgan.data import get_resize_policy
-        from scgan.saliency import map_name
+        from scgan.saliency import map_names
 
         self.entries = list(entries)
         self.saliency_dir = Path(saliency_dir)
@@ -150,7 +150,7 @@ class SaliencyPairedDataset(torch.utils.data.Dataset):
         self.size = size
         if not self.saliency_dir.is_dir():
             raise FileNotFoundError(f"saliency folder not found: {self.saliency_dir}")
-        self.map_paths = [self.saliency_dir / map_name(e.name) for e in self.entries]
+        self.map_paths = [self.saliency_dir / name for name in map_names(e.name for e in self.entries)]
         missing = [str(p) for p in self.map_paths if not p.is_file()]
         if missing:
             shown = ", ".join(missing[:10]) + (f" ... ({len(missing)} in all)" if len(missing) > 10 else "")
@@ -498,13 +498,13 @@ class Trainer:
 
     def load_state(self, checkpoint: dict[str, Any]) -> None:
         """Restore everything :meth:`state` saved (the networks were built from the same TrainConfig)."""
-        from scgan.model import _load_state_dict_strict
+        from scgan.model import load_state_dict_strict
 
         source = self.checkpoint_path or "checkpoint"
-        _load_state_dict_strict(self.generator, checkpoint["generator"], source)
+        load_state_dict_strict(self.generator, checkpoint["generator"], source)
         for net, key in ((self.disc_c, "discriminator_c"), (self.disc_a, "discriminator_a")):
             if net is not None:
-                _load_state_dict_strict(net, checkpoint[key], source)
+                load_state_dict_strict(net, checkpoint[key], source)
         self.stage = int(checkpoint["stage"])
         self._make_optimisers(self.stage)
         self.opt_g.load_state_dict(checkpoint["optimizers"]["g"])

@@ -163,7 +163,8 @@ def test_baselines_command(capsys):
 
 def test_export_command_baseline(tmp_path, capsys):
     out = tmp_path / "u.onnx"
-    assert scgan_main(["export", "--baseline", "uresnet-sal", "--input-size", "32", "--out", str(out)]) == 0
+    args = ["export", "--baseline", "uresnet-sal", "--input-size", "32", "--option", "widths=(8, 8, 16, 16)"]
+    assert scgan_main([*args, "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     assert "randomly initialised" in printed and "max abs difference" in printed
     info = validate_colorizer(out)

@@ -12,6 +12,7 @@ Measured accuracy of the default classifier (ONNX Runtime, CPU; ``--runslow`` ru
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 
 import numpy as np
@@ -184,7 +185,7 @@ def test_forward_features_shapes_and_consistency(effnet):
         assert pooled.shape == (1, 1280) and logits.shape == (1, 1000)
         torch.testing.assert_close(pooled, maps["head"].mean(dim=(2, 3)))
         torch.testing.assert_close(logits, effnet(x))
-    for bad in (["stage8"], [], "block16"):
+    for bad in (["stage8"], [], "block16", "block05"):
         with pytest.raises(ValueError, match="stage"):
             effnet.forward_features(x, stages=bad)
 
@@ -334,6 +335,20 @@ def test_a_broken_or_stale_cache_file_is_exported_again(tmp_path, slim_vgg_path)
     load_classifier(f"vgg16:{slim_vgg_path}", backend="onnxruntime", cache_dir=tmp_path)
     assert onnx_rt.read_metadata(path)["export_format"] == onnx_rt.EXPORT_FORMAT
     assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]
+
+
+def test_atomic_write_helper_leaves_nothing_on_error(tmp_path):
+    from metrics.classifier._atomic import atomic_path
+
+    with atomic_path(tmp_path / "sub" / "ok.onnx") as tmp:
+        tmp.write_bytes(b"complete")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (tmp_path / "sub" / "ok.onnx").stat().st_mode & 0o777 == 0o666 & ~umask
+    with pytest.raises(RuntimeError, match="half-way"), atomic_path(tmp_path / "sub" / "bad.onnx") as tmp:
+        tmp.write_bytes(b"partial")
+        raise RuntimeError("failed half-way")
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == ["ok.onnx"]
 
 
 def test_cache_dir_follows_the_environment(monkeypatch, tmp_path):

@@ -132,7 +132,9 @@ def test_errors_name_the_problem():
         gray_to_rgb(torch.rand(1, 3, 8, 8))
 
 
-def test_onnx_export_of_lab_round_trip(tmp_path):
+@pytest.mark.parametrize("dynamo", [False, True])
+def test_onnx_export_of_lab_round_trip(tmp_path, dynamo):
+    """Both exporters; the dynamo one with dynamic batch and spatial sizes, run at another size than traced."""
     onnxruntime = pytest.importorskip("onnxruntime")
 
     class LabRoundTrip(torch.nn.Module):
@@ -142,12 +144,14 @@ def test_onnx_export_of_lab_round_trip(tmp_path):
 
     x = torch.rand(2, 3, 16, 16)
     path = tmp_path / "lab.onnx"
+    extra = {"dynamic_shapes": {"rgb": {0: "n", 2: "h", 3: "w"}}} if dynamo else {"opset_version": 17}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         torch.onnx.export(LabRoundTrip(), (x,), str(path), input_names=["rgb"], output_names=["out", "gray"],
-                          dynamo=False, opset_version=17)
+                          dynamo=dynamo, **extra)
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    out, gray = session.run(None, {"rgb": x.numpy()})
-    expected, expected_gray = LabRoundTrip()(x)
+    y = torch.rand(3, 3, 20, 24) if dynamo else x
+    out, gray = session.run(None, {"rgb": y.numpy()})
+    expected, expected_gray = LabRoundTrip()(y)
     np.testing.assert_allclose(out, expected.numpy(), atol=1e-5)
     np.testing.assert_allclose(gray, expected_gray.numpy(), atol=1e-6)

@@ -185,6 +185,7 @@ def test_colorize_command_end_to_end(tmp_path, tiny_checkpoint, capsys):
         "--saliency", "--batch-size", "1",
     ])
     assert status == 0
+    assert torch.is_grad_enabled()  # an in-process run leaves autograd as it found it
     assert "colorized 2 image(s)" in capsys.readouterr().out
     assert Image.open(out / "a.png").size == (80, 48)
     assert Image.open(out / "sub" / "b.png").size == (64, 100)

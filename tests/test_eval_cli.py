@@ -52,8 +52,8 @@ def test_rows_and_summary_match_the_functional_metrics(folders, tmp_path, capsys
     assert code == 0
     rows = read_rows(out)
     assert [r["file"] for r in rows] == ["a.png", "b.png", "sub/c.png"]
-    expected_columns = ["file", "pred_file", "psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00", "auc_ab",
-                        "cci_ratio", "delta_cf"]
+    expected_columns = ["file", "pred_file", "resize", "psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00",
+                        "auc_ab", "cci_ratio", "delta_cf"]
     assert list(rows[0].keys()) == expected_columns
     for row in rows:
         gt, pred = images[row["file"]]
@@ -79,7 +79,9 @@ def test_json_output_and_metric_choice(folders, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert list(summary["metrics"]) == ["psnr", "cci_ratio"]
     assert summary["resize"]["name"] == "squash256"
-    assert list(read_rows(out)[0]) == ["file", "pred_file", "psnr", "cci_ratio"]
+    rows = read_rows(out)
+    assert list(rows[0]) == ["file", "pred_file", "resize", "psnr", "cci_ratio"]
+    assert {r["resize"] for r in rows} == {"squash256"}
 
 
 def test_identical_images_give_inf_in_rows_and_json(folders, tmp_path, capsys):

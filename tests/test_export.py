@@ -69,8 +69,10 @@ def test_export_contract(tiny_export):
 
 def test_export_from_preset_without_saliency(tmp_path):
     out = tmp_path / "s64.onnx"
+    rng = torch.get_rng_state()
     diff = export_generator("scgan-64", out)
     assert diff <= 1e-4
+    assert torch.equal(torch.get_rng_state(), rng)  # the seeded untrained weights do not reset the caller's RNG
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["rgb"]
     meta = onnx.load(str(out)).metadata_props

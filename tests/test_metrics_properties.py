@@ -78,3 +78,17 @@ def test_lab_metrics_bounds(pair):
     assert (de >= 0).all() and (auc >= 0).all() and (auc <= 1).all()
     assert torch.equal(MF.delta_e00(target, target), torch.zeros_like(de))
     assert torch.equal(MF.auc_ab(pred, pred), torch.ones_like(auc))
+
+
+@SETTINGS
+@given(image_pairs(min_side=11, max_side=13), st.integers(1, 3), st.sampled_from(["psnr", "ssim", "cf_abs", "auc_ab"]))
+def test_streaming_over_any_split_equals_functional(pair, split, name):
+    import metrics
+
+    pred, target = pair
+    fn = getattr(MF, name)
+    expected = (fn(pred) if name == "cf_abs" else fn(pred, target)).numpy()
+    m = metrics.create_metric(name)
+    for start in range(0, pred.shape[0], split):
+        m.update(pred[start : start + split], target[start : start + split])
+    np.testing.assert_array_equal(m.values(), expected)

@@ -259,6 +259,33 @@ def test_released_bn_mode_uses_batch_statistics_and_restores_state():
     assert not generator.training
 
 
+def test_released_bn_mode_on_a_train_mode_generator_changes_no_state():
+    # A train-mode generator would count the batch (num_batches_tracked) and run a spectral-norm power iteration
+    # (u/v) on every forward; the context must do neither and hand the module back in train mode.
+    torch.manual_seed(0)
+    generator = build_generator("scgan-tiny").train()
+    generator(torch.rand(2, 1, 64, 64) * 2 - 1)
+    state = {k: v.clone() for k, v in generator.state_dict().items()}
+    gray = torch.rand(3, 1, 64, 64) * 2 - 1
+    with torch.no_grad(), batchnorm_batch_statistics(generator):
+        inside, _ = generator(gray)
+    for key, value in generator.state_dict().items():
+        assert torch.equal(value, state[key]), key
+    assert generator.training and all(m.training for m in generator.modules())
+    with torch.no_grad(), batchnorm_batch_statistics(generator.eval()):
+        from_eval, _ = generator(gray)
+    torch.testing.assert_close(inside, from_eval, rtol=0, atol=0)
+
+
+def test_discriminator_output_size_follows_any_input_size():
+    discriminator = build_discriminator("scgan-tiny").eval()
+    for height, width in ((17, 17), (45, 64), (63, 30)):
+        scores = discriminator(torch.zeros(1, 1, height, width), torch.zeros(1, 3, height, width))
+        assert scores.shape == (1, 1, -(-height // 8) - 2, -(-width // 8) - 2), (height, width)
+    with pytest.raises(InputError, match="gray must be a float"):
+        discriminator(torch.zeros(1, 1, 32, 32, dtype=torch.uint8), torch.zeros(1, 3, 32, 32))
+
+
 def test_fold_spectral_norm_keeps_the_eval_function():
     torch.manual_seed(0)
     generator = build_generator("scgan-tiny")
@@ -276,6 +303,13 @@ def test_fold_spectral_norm_keeps_the_eval_function():
     # the source generator is untouched and still works
     assert all(torch.equal(v, state[k]) for k, v in generator.state_dict().items())
     assert parametrize.is_parametrized(generator.down2.conv)
+    # folding keeps the dtype and leaves the caller's RNG stream alone (it builds a throw-away initialised network)
+    rng = torch.get_rng_state()
+    folded64 = fold_spectral_norm(generator.double())
+    assert torch.equal(torch.get_rng_state(), rng)
+    assert all(p.dtype == torch.float64 for p in folded64.parameters())
+    with torch.no_grad():
+        torch.testing.assert_close(folded64(gray.double())[0], generator(gray.double())[0], rtol=0, atol=1e-12)
 
 
 def test_global_features_pretrained_round_trip(tmp_path):

@@ -14,6 +14,12 @@ DESCRIPTION = (
 )
 
 
+def _option(text: str):
+    from baselines.commands.train_baseline import _option as parse
+
+    return parse(text)
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", metavar="CKPT", help="a SCGAN checkpoint (its generator is exported)")
@@ -26,6 +32,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="S",
         help="with --baseline: export at S x S instead of the paper's size",
+    )
+    parser.add_argument(
+        "--option",
+        type=_option,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="with --baseline: build option of the architecture (e.g. ngf=16); repeatable",
     )
     parser.add_argument("--out", required=True, metavar="FILE.onnx", help="output ONNX file (written atomically)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")
@@ -44,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError(f"--out {out}: the file name must end in .onnx")
     if args.weights and not args.baseline:
         raise ValueError("--weights goes with --baseline (a SCGAN checkpoint is given with --model)")
-    if args.input_size is not None and not args.baseline:
-        raise ValueError("--input-size goes with --baseline")
+    if (args.input_size is not None or args.option) and not args.baseline:
+        raise ValueError("--input-size and --option go with --baseline")
     if args.baseline:
         from baselines.export import export_baseline
         from baselines.registry import get_architecture
@@ -57,7 +71,9 @@ def run(args: argparse.Namespace) -> int:
                 f"note: no --weights given: exporting the randomly initialised {args.baseline} architecture "
                 "(useful for contract and speed checks, not for colorizing)",
             )
-        result = export_baseline(args.baseline, weights=args.weights, out_path=out, input_size=args.input_size)
+        result = export_baseline(
+            args.baseline, weights=args.weights, out_path=out, input_size=args.input_size, **dict(args.option)
+        )
         _say(
             args,
             f"exported {args.baseline} to {result.path} (input {result.info.input_size}x{result.info.input_size}; "

@@ -71,6 +71,7 @@ def _stage_end_blocks() -> dict[str, int]:
 
 STAGE_END_BLOCK = _stage_end_blocks()
 NUM_BLOCKS = sum(s.repeats for s in STAGES)  # 16
+BLOCK_NAMES = {f"block{i}": i for i in range(NUM_BLOCKS)}
 
 #: Feature-map names accepted by :meth:`EfficientNetLite0.forward_features`, in network order, with their channel
 #: count and stride relative to the input: ``stem``, ``stage1`` .. ``stage7`` (output of each stage's last block),
@@ -191,7 +192,7 @@ class EfficientNetLite0(nn.Module):
         for name in names:
             if name in FEATURE_STAGES:
                 continue
-            if name.startswith("block") and name[5:].isdigit() and int(name[5:]) < NUM_BLOCKS:
+            if name in BLOCK_NAMES:
                 continue
             raise ValueError(
                 f"forward_features: unknown stage {name!r}; known: {', '.join(FEATURE_STAGES)} "
@@ -211,8 +212,7 @@ class EfficientNetLite0(nn.Module):
             requested map, so asking for early stages is cheap. Gradients flow (no ``no_grad`` here).
         """
         names = self._resolve_stages(stages)
-        wanted_blocks = {f"block{i}": i for i in range(NUM_BLOCKS)}
-        wanted_blocks.update(STAGE_END_BLOCK)
+        wanted_blocks = {**BLOCK_NAMES, **STAGE_END_BLOCK}  # name -> index of the block whose output it is
         needed = set(names)
         found: dict[str, torch.Tensor] = {}
 

@@ -186,7 +186,6 @@ def export_classifier(model: nn.Module, path: str | Path, input_size: int, metad
     with atomic_path(path) as tmp:
         _export_to(model, tmp, input_size)
         _set_metadata(tmp, {"export_format": EXPORT_FORMAT, **(metadata or {})})
-        tmp.chmod(0o644)  # mkstemp creates 0600; a cache file is meant to be readable by other users
         diff = check_against_torch(model, create_session(tmp, "cpu"), input_size)
         if not diff <= atol:
             raise RuntimeError(f"ONNX export of {path.name}: ONNX Runtime differs from torch by {diff:.3g} > {atol}")

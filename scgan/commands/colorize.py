@@ -99,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
 
     from scgan import __version__
     from scgan.atomic import write_text
-    from scgan.colorize import ScganColorizer, colorize_with_saliency
+    from scgan.colorize import ScganColorizer, colorize_images, colorize_with_saliency
     from scgan.data import load_image, save_image, to_tensor
     from scgan.errors import ImageReadError, InputError
 
@@ -120,7 +120,8 @@ def run(args: argparse.Namespace) -> int:
     bad: list[dict[str, str]] = []
     written: list[str] = []
     progress = tqdm(total=len(entries), desc="colorizing", unit="img", disable=args.quiet)
-    torch.set_grad_enabled(False)
+    # No torch.set_grad_enabled(False) here: `run` also runs in-process (tests, notebooks) and that switch would stay
+    # off after it returns; the model forward already runs under no_grad (ScganColorizer.predict).
     for start in range(0, len(entries), args.batch_size):
         batch_entries, images = [], []
         for entry in entries[start : start + args.batch_size]:
@@ -135,7 +136,10 @@ def run(args: argparse.Namespace) -> int:
             batch_entries.append(entry)
         if not images:
             continue
-        outputs, saliency_maps = colorize_with_saliency(colorizer, images, raw=args.raw)
+        if args.saliency:
+            outputs, saliency_maps = colorize_with_saliency(colorizer, images, raw=args.raw)
+        else:
+            outputs, saliency_maps = colorize_images(colorizer, images, raw=args.raw), None
         for i, entry in enumerate(batch_entries):
             name = output_name(entry.name)
             save_image(outputs[i], out_dir / name)

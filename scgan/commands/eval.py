@@ -186,7 +186,7 @@ def evaluate(args, gt_source, pred_source) -> dict:
     columns = suite.columns()
     rows = []
     for i, (gt_name, pred_name, label) in enumerate(kept_pairs):
-        row = {"file": gt_name, "pred_file": pred_name}
+        row = {"file": gt_name, "pred_file": pred_name, "resize": policy.name}
         if labels is not None:
             row["label"] = label
         row.update({name: float(values[i]) for name, values in columns.items()})

@@ -38,7 +38,9 @@ def add_arguments(parser) -> None:
     sched.add_argument("--lr-d", type=float, default=d.lr_d, help="stage-2 critics' learning rate")
     sched.add_argument("--beta1", type=float, default=d.betas[0], help="Adam beta1")
     sched.add_argument("--beta2", type=float, default=d.betas[1], help="Adam beta2")
-    sched.add_argument("--lr-decay-every", type=int, default=d.lr_decay_every, help="stage-2 epochs per halving")
+    sched.add_argument("--lr-decay-every", type=int, default=d.lr_decay_every, help="stage-2 epochs per lr decay")
+    sched.add_argument("--lr-decay-factor", type=float, default=d.lr_decay_factor,
+                       help="stage-2 lr multiplier at each decay (0.5: halved)")
     sched.add_argument("--d-steps", type=int, default=d.d_steps, help="critic steps per generator step")
     sched.add_argument("--w-reconstruction", type=float, default=d.w_reconstruction, help="weight of the L1/L2 term")
     sched.add_argument("--w-attention", type=float, default=d.w_attention, help="weight of the attention loss")
@@ -121,6 +123,7 @@ def config_from_args(args):
         lr_d=args.lr_d,
         betas=(args.beta1, args.beta2),
         lr_decay_every=args.lr_decay_every,
+        lr_decay_factor=args.lr_decay_factor,
         d_steps=args.d_steps,
         w_reconstruction=args.w_reconstruction,
         w_attention=args.w_attention,
