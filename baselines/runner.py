@@ -92,7 +92,8 @@ class OnnxColorizer:
     """A colorizer ONNX file run by ONNX Runtime; implements ``scgan.colorize.Colorizer``.
 
     Attributes: ``name``, ``input_size`` (int, or None for any size), ``sha256`` (by default of the ONNX file; the
-    caller passes the weights file's hash, or None for a randomly initialised network),
+    caller passes the weights file's hash, or None for a randomly initialised network), ``model_sha256`` (always of
+    the ONNX file),
     ``providers`` (what the session really runs on), ``info`` (the contract metadata), ``has_saliency``.
     """
 
@@ -110,7 +111,9 @@ class OnnxColorizer:
         self.name = name or self.info.name
         self.input_size = self.info.input_size
         self.has_saliency = self.info.has_saliency
-        self.sha256 = file_sha256(self.path) if sha256 == _HASH_THE_FILE else sha256
+        # sha256 of the ONNX graph itself (changes when the export code changes, even for the same weights).
+        self.model_sha256 = file_sha256(self.path)
+        self.sha256 = self.model_sha256 if sha256 == _HASH_THE_FILE else sha256
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.batch_size = int(batch_size)

@@ -673,10 +673,16 @@ def default_methods() -> list[str]:
     return specs
 
 
+# Dataset-level metrics of the registry and the per-image column each is computed from in the report.
+DATASET_METRIC_SOURCES = {"cci_ratio": "cci", "delta_cf": "cf_abs"}
+
+
 def select_metrics(protocol: Protocol, requested: list[str] | None, has_labels: bool) -> tuple[str, ...]:
     """The per-image metrics to compute: the protocol's (or the requested subset), minus label metrics without
     labels. Unknown or protocol-foreign names are an error naming them."""
     if requested:
+        # Dataset-level names select the per-image values they are computed from.
+        requested = [DATASET_METRIC_SOURCES.get(m, m) for m in requested]
         unknown = [m for m in requested if m not in protocol.metrics]
         if unknown:
             raise InputError(

@@ -240,6 +240,16 @@ def _png_data_uri(path: Path) -> str:
     return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
 
 
+def _figure_title(path: Path) -> str:
+    if path.name == "cci_boxplot.png":
+        return "CCI per method (band [16, 20] shaded)"
+    if path.name == "samples.png":
+        return "Samples: gray input, each method, ground truth"
+    if path.name.startswith("worst_"):
+        return f"Worst images of {path.stem[len('worst_'):]} (same crop in every column)"
+    return path.stem.replace("_", " ")
+
+
 def _html_table(header: list[str], body: list[list[str]]) -> str:
     def cell(text: str) -> str:
         escaped = html.escape(str(text))
@@ -279,7 +289,7 @@ def html_report(summary: tables.Summary, sections, images: list[Path], run_info:
         else:
             parts.append(f"<p class=\"note\">{html.escape(payload)}</p>")
     for image in images:
-        parts.append(f"<h2>{html.escape(Path(image).stem.replace('_', ' '))}</h2>")
+        parts.append(f"<h2>{html.escape(_figure_title(Path(image)))}</h2>")
         parts.append(f"<img alt=\"{html.escape(Path(image).name)}\" src=\"{_png_data_uri(image)}\">")
     if run_info:
         keep = {k: run_info.get(k) for k in ("protocol", "versions", "git_commit", "host", "methods", "timings_s")}

@@ -51,6 +51,7 @@ with BatchNorm aside: batch statistics are per rank; ``batchnorm="eval"`` makes 
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import json
@@ -58,7 +59,7 @@ import math
 import os
 import random
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,19 +160,28 @@ class SaliencyPairedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def _fit(self, tensor: torch.Tensor) -> torch.Tensor:
-        if tensor.shape[-2:] == (self.size, self.size):
-            return tensor
-        return F.interpolate(tensor[None], size=(self.size, self.size), mode="bilinear", align_corners=False,
-                             antialias=True)[0].clamp_(0.0, 1.0)
-
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        from scgan.data import load_image, resize_image, to_tensor
         from scgan.saliency import load_map
 
-        rgb = self._fit(to_tensor(resize_image(load_image(self.entries[index].path), self.policy)))
-        sal = self._fit(torch.from_numpy(load_map(self.map_paths[index]))[None])
+        rgb = load_training_image(self.entries[index].path, self.policy, self.size)
+        sal = fit_to_size(torch.from_numpy(load_map(self.map_paths[index]))[None], self.size)
         return rgb, sal
+
+
+def fit_to_size(image: torch.Tensor, size: int) -> torch.Tensor:
+    """(C, H, W) in [0, 1] -> (C, size, size): antialiased bilinear (so a 256 crop shrinks without aliasing)."""
+    if image.shape[-2:] == (size, size):
+        return image
+    return F.interpolate(image[None], size=(size, size), mode="bilinear", align_corners=False,
+                         antialias=True)[0].clamp_(0.0, 1.0)
+
+
+def load_training_image(path: str | os.PathLike, policy, size: int) -> torch.Tensor:
+    """What the networks train on: float32 (3, size, size) RGB in [0, 1], the photo through the data layer's resize
+    ``policy`` (e.g. squash256), then :func:`fit_to_size` when the model's size differs from the policy's."""
+    from scgan.data import load_image, resize_image, to_tensor
+
+    return fit_to_size(to_tensor(resize_image(load_image(path), policy)), size)
 
 
 def epoch_batches(num_items: int, batch_size: int, seed: int, epoch: int) -> list[list[int]]:
@@ -249,6 +259,19 @@ class TrainResult:
 
 def _unwrap(module: nn.Module) -> nn.Module:
     return module.module if isinstance(module, nn.parallel.DistributedDataParallel) else module
+
+
+@contextlib.contextmanager
+def _weights_frozen(*modules: nn.Module | None) -> Iterator[None]:
+    """Inside the block the modules' trainable parameters need no gradient (graphs built here give them none)."""
+    params = [p for m in modules if m is not None for p in m.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _set_batchnorm_eval(module: nn.Module) -> None:
@@ -426,11 +449,13 @@ class Trainer:
             total = total + cfg.w_attention * losses["attention"]
         if self.stage == 2:
             if stage2_gan:
-                with self._autocast():
-                    gan = self.adversarial.generator(_unwrap(self.dc_ddp), gray, pred_rgb)
-                    if self.da_ddp is not None:
+                # The critics only score the prediction here (unwrapped: no DDP gradient sync for a loss that does
+                # not update them), with their weights frozen so the generator's backward skips their gradients.
+                with self._autocast(), _weights_frozen(self.disc_c, self.disc_a):
+                    gan = self.adversarial.generator(self.disc_c, gray, pred_rgb)
+                    if self.disc_a is not None:
                         weighted = self.ops.weighted_image(pred_rgb, pred_sal)
-                        gan = gan + self.adversarial.generator(_unwrap(self.da_ddp), gray, weighted)
+                        gan = gan + self.adversarial.generator(self.disc_a, gray, weighted)
                 losses["gan"] = gan.float()
                 total = total + cfg.w_gan * losses["gan"]
             if self.perceptual is not None:

@@ -109,6 +109,7 @@ def test_named_architecture_with_weights(cache, small_pix2pix, tmp_path):
     method = baselines.load_method(f"pix2pix:{weights}")
     assert method.name == "pix2pix"
     assert method.sha256 == hashlib.sha256(weights.read_bytes()).hexdigest()
+    assert len(method.model_sha256) == 64 and method.model_sha256 != method.sha256
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         baselines.load_method(f"pix2pix:{tmp_path / 'missing.pth'}")
 

@@ -76,10 +76,13 @@ def test_protocols_are_frozen_and_hashed():
     assert set(PROTOCOLS) == {"scgan-paper", "wang"}
 
 
-def test_cli_on_embedded_samples(tmp_path, capsys):
-    out = tmp_path / "lb"
-    status = cli_main(["leaderboard", "--out", str(out), "--metrics", FAST_METRICS + ",ssim_scgan", "--quiet"])
-    assert status == 0
+def test_cli_on_embedded_samples(tmp_path, monkeypatch, capsys):
+    # The README's main command: no arguments at all (embedded samples, default methods, ./leaderboard-out).
+    monkeypatch.chdir(tmp_path)
+    assert cli_main(["leaderboard"]) == 0
+    printed = capsys.readouterr().out
+    assert "| gt | 6 |" in printed and "leaderboard-out" in printed
+    out = tmp_path / "leaderboard-out"
     for name in ("rows.csv", "leaderboard.csv", "leaderboard.md", "cci_boxplot.png", "samples.png", "report.html",
                  "run.json", "diagnostics.csv"):
         assert (out / name).is_file(), name
@@ -91,6 +94,7 @@ def test_cli_on_embedded_samples(tmp_path, capsys):
     gt, gray = rows[rows.method == "gt"], rows[rows.method == "gray"]
     assert np.isinf(gt["psnr"]).all() and (gt["ssim"] == 1.0).all() and (gt["delta_e00"] == 0.0).all()
     assert (gray["cci"].abs() < 1e-9).all() and (gray["near_gray"] == 1).all()
+    assert (gt["top1_agree"] == 1).all() and "top1" not in rows.columns  # no labels: no Top-1, but agreement
     run = json.loads((out / "run.json").read_text())
     assert run["protocol"]["hash"] == protocol.hash and run["protocol"]["params"]["resize_policy"] == "squash256"
     assert {m["name"] for m in run["methods"]} == {"gt", "gray"}
@@ -199,6 +203,8 @@ def test_bad_arguments_are_clear(tmp_path):
     with pytest.raises(InputError, match="labels"):
         run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt"], metrics=["top1"], out=tmp_path / "o",
                                           quiet=True))
+    assert leaderboard.select_metrics(get_protocol("wang"), ["cci_ratio", "delta_cf", "psnr"], False) == (
+        "psnr", "cci", "cf_abs")
     assert leaderboard.split_display_name("onnx:a=b/c.onnx=mine") == ("onnx:a=b/c.onnx", "mine")
     assert leaderboard.split_display_name("onnx:dir=x/model.onnx") == ("onnx:dir=x/model.onnx", None)
     assert cli_main(["leaderboard", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2

@@ -317,3 +317,85 @@ def test_stage2_lr_halves_on_schedule_and_existing_run_is_protected(saliency_dir
         train(cfg, progress=False)
     with pytest.raises(InputError, match="larger than the data set"):
         Trainer(tiny(saliency_dir, tmp_path / "big", batch_size=7), progress=False)
+
+
+def _record_calls(module: torch.nn.Module, calls: list) -> None:
+    """Make ``module`` record the (gray, rgb) inputs of every call (detached copies)."""
+    forward = module.forward
+
+    def recording(gray, rgb):
+        calls.append((gray.detach().clone(), rgb.detach().clone()))
+        return forward(gray, rgb)
+
+    module.forward = recording
+
+
+def test_step_wiring_is_the_paper_recipe(saliency_dir, tmp_path):
+    """What each network sees, how often, and how the losses are weighted, in a stage-2 and a stage-1 step.
+
+    Stage 2: G gets gray + 0.005 * noise; D_c judges the colour image vs G_c(x), D_a judges c * s vs G_c(x) * G_s(x),
+    both with the clean gray concatenated; one critic update (real, fake, penalty point) per generator update, then one
+    scoring of the prediction for G; g_total = L1 + 0.5 attention + 0.05 GAN + 5 perceptual. Stage 1: no critic,
+    g_total = L1 + 0.5 attention, Adam lr 2e-4 betas (0.5, 0.999).
+    """
+    from metrics.color import rgb_to_gray
+
+    trainer = Trainer(tiny(saliency_dir, tmp_path / "run", stage1_epochs=1, stage2_epochs=1), build_data=False)
+    trainer.perceptual = lambda pred, target: (pred - target).pow(2).mean()  # a cheap stand-in network
+    seen = {"g": [], "d_c": [], "d_a": []}
+    trainer.generator.register_forward_hook(
+        lambda module, inputs, outputs: seen["g"].append((inputs[0].detach().clone(), *(o.detach() for o in outputs)))
+    )
+    _record_calls(trainer.disc_c, seen["d_c"])
+    _record_calls(trainer.disc_a, seen["d_a"])
+    torch.manual_seed(5)
+    rgb01, sal = torch.rand(2, 3, 64, 64), torch.rand(2, 1, 64, 64)
+    draws = step_random(0, 7, 2, 64, slice(0, 2))
+    gray, rgb = rgb_to_gray(rgb01) * 2 - 1, rgb01 * 2 - 1
+
+    trainer.stage = 2
+    trainer._make_optimisers(2)
+    trainer.train_mode()
+    logs = trainer.train_step(rgb01, sal, draws)
+    (g_input, pred, pred_sal), = seen["g"]
+    torch.testing.assert_close(g_input, gray + 0.005 * draws["noise"])
+    for key, real, fake, eps in (("d_c", rgb, pred, draws["eps_c"]),
+                                 ("d_a", rgb * sal, pred * pred_sal, draws["eps_a"])):  # fmt: skip
+        calls = seen[key]
+        assert len(calls) == 4, key  # critic: real, fake, penalty point; then the generator's term
+        for call_gray, _ in calls:
+            torch.testing.assert_close(call_gray, gray)
+        eps = eps.view(-1, 1, 1, 1)
+        for (_, got), want in zip(calls, (real, fake, eps * real + (1 - eps) * fake, fake)):
+            torch.testing.assert_close(got, want, msg=key)
+    weighted = logs["reconstruction"] + 0.5 * logs["attention"] + 0.05 * logs["gan"] + 5 * logs["perceptual"]
+    assert logs["g_total"] == pytest.approx(weighted, rel=1e-5)
+    # The critics' weights were frozen only while they scored the prediction for the generator.
+    assert all(p.requires_grad for net in (trainer.disc_c, trainer.disc_a) for p in net.parameters())
+    for opt, lr in ((trainer.opt_g, 1e-4), (trainer.opt_d["d_c"], 1e-4), (trainer.opt_d["d_a"], 1e-4)):
+        assert opt.param_groups[0]["lr"] == lr and opt.param_groups[0]["betas"] == (0.5, 0.999)
+
+    trainer.stage = 1
+    trainer._make_optimisers(1)
+    trainer.train_mode()
+    logs = trainer.train_step(rgb01, sal, draws)
+    assert len(seen["d_c"]) == len(seen["d_a"]) == 4 and "gan" not in logs and "perceptual" not in logs
+    assert logs["g_total"] == pytest.approx(logs["reconstruction"] + 0.5 * logs["attention"], rel=1e-6)
+    assert trainer.opt_g.param_groups[0]["lr"] == 2e-4 and not trainer.opt_d
+
+
+def test_images_that_would_share_a_saliency_map_are_an_error(saliency_dir, tmp_path):
+    from scgan.data import list_images
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    samples = {e.name: e.path for e in list_images("samples")}
+    shutil.copy(samples["coffee.png"], photos / "a.png")
+    shutil.copy(samples["rocket.jpg"], photos / "a.jpg")
+    with pytest.raises(InputError, match=r"a\.jpg and a\.png -> a\.png"):
+        generate_saliency_maps(list_images(photos), tmp_path / "sal", SpectralResidualDetector(), progress=False)
+    assert not (tmp_path / "sal").exists()
+    (tmp_path / "sal").mkdir()
+    shutil.copy(saliency_dir / "coffee.png", tmp_path / "sal" / "a.png")
+    with pytest.raises(InputError, match="share a saliency map"):
+        Trainer(tiny(saliency_dir, tmp_path / "run", data=str(photos), saliency=str(tmp_path / "sal")), progress=False)
