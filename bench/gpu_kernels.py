@@ -47,35 +47,36 @@ TARGETS = {  # (op, mode) -> (minimum speed-up over eager, minimum fraction of t
 }
 
 # Bytes each op must move at the least, with E = N*C*H*W image elements, P = N*H*W saliency elements, s = bytes per
-# element. Forward and backward are separate passes (the backward re-reads what it needs); partial sums, per-sample
-# scalars and the 0-d loss are negligible and left out. Gradients are asked for the inputs listed in OpCase.grads.
-BYTE_FORMULAS = {
+# element, as (multiple of E, multiple of P). Forward and backward are separate passes (the backward re-reads what it
+# needs); partial sums, per-sample scalars and the 0-d loss are negligible and left out. Gradients are asked for the
+# inputs listed in OpCase.grads. One table: the byte counts and the formulas printed in the report come from it.
+BYTE_COUNTS: dict[str, dict[str, tuple[int, int]]] = {
     # fwd: read rgb E + sal P, write E. bwd: read grad E, rgb E, sal P; write d rgb E, d sal P.
-    "weighted_image": {"forward": "(2E + P) s", "forward+backward": "(5E + 3P) s"},
+    "weighted_image": {"forward": (2, 1), "forward+backward": (5, 3)},
     # fwd: read rgb_pred, rgb_true (2E) and both saliencies (2P). bwd: the same reads, write d rgb_pred E, d sal_pred P.
-    "attention_l1": {"forward": "(2E + 2P) s", "forward+backward": "(5E + 5P) s"},
+    "attention_l1": {"forward": (2, 2), "forward+backward": (5, 5)},
     # fwd: read real, fake, write out. bwd: read grad, write d real, d fake.
-    "interpolate": {"forward": "3E s", "forward+backward": "6E s"},
+    "interpolate": {"forward": (3, 0), "forward+backward": (6, 0)},
     # fwd: read grad once. bwd: read it again, write its gradient.
-    "gradient_penalty": {"forward": "E s", "forward+backward": "3E s"},
+    "gradient_penalty": {"forward": (1, 0), "forward+backward": (3, 0)},
 }
 
 
+def _formula(e_count: int, p_count: int) -> str:
+    """(5, 3) -> "(5E + 3P) s"; (1, 0) -> "E s"."""
+    terms = [f"{count if count != 1 else ''}{name}" for count, name in ((e_count, "E"), (p_count, "P")) if count]
+    return f"({' + '.join(terms)}) s" if len(terms) > 1 else f"{terms[0]} s"
+
+
+#: The byte counts of :data:`BYTE_COUNTS` as text, e.g. ``"(5E + 5P) s"`` (for the report).
+BYTE_FORMULAS = {op: {mode: _formula(*counts) for mode, counts in modes.items()} for op, modes in BYTE_COUNTS.items()}
+
+
 def op_bytes(op: str, mode: str, shape: tuple[int, int, int, int], element_size: int) -> int:
-    """The bytes of :data:`BYTE_FORMULAS` for one (op, mode) at ``shape`` (N,C,H,W)."""
+    """The bytes of :data:`BYTE_COUNTS` for one (op, mode) at ``shape`` (N,C,H,W)."""
     n, c, h, w = shape
-    e, p = n * c * h * w, n * h * w
-    counts = {
-        ("weighted_image", "forward"): 2 * e + p,
-        ("weighted_image", "forward+backward"): 5 * e + 3 * p,
-        ("attention_l1", "forward"): 2 * e + 2 * p,
-        ("attention_l1", "forward+backward"): 5 * e + 5 * p,
-        ("interpolate", "forward"): 3 * e,
-        ("interpolate", "forward+backward"): 6 * e,
-        ("gradient_penalty", "forward"): e,
-        ("gradient_penalty", "forward+backward"): 3 * e,
-    }
-    return counts[(op, mode)] * element_size
+    e_count, p_count = BYTE_COUNTS[op][mode]
+    return (e_count * n * c * h * w + p_count * n * h * w) * element_size
 
 
 @dataclasses.dataclass(frozen=True)

@@ -40,7 +40,6 @@ ANCHOR_NAMES = ("gt", "gray")
 DEFAULT_OUT = "leaderboard-out"
 SAMPLES_IN_GRID = 4
 WORST_K = 3
-CROP_FRACTION = 0.4  # side of the worst-k crop as a fraction of the short side
 
 
 # ------------------------------------------------------------------------------------------------------------ methods

@@ -19,7 +19,7 @@ from bench import stats, tables
 from scgan.atomic import atomic_path, write_text
 
 CAST_FLAG_MAGNITUDE = 2.0  # |mean (a*, b*) bias| in CIELAB units that counts as a colour cast (when significant)
-FIGURE_FILES = ("cci_boxplot.png", "samples.png")
+WORST_CROP_FRACTION = 0.4  # side of the worst-k crop as a fraction of the image's short side
 
 
 def _matplotlib():
@@ -408,7 +408,7 @@ def _worst_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int]:
     import torch
 
     height, width = gt.shape[:2]
-    size = max(8, int(min(height, width) * 0.4))
+    size = max(8, int(min(height, width) * WORST_CROP_FRACTION))
     size = min(size, height, width)
     error = torch.from_numpy(np.abs(pred.astype(np.float32) - gt.astype(np.float32)).mean(axis=2))[None, None]
     stride = max(1, size // 4)

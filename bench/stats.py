@@ -169,13 +169,13 @@ def proportion_ci(indicators, confidence: float = CONFIDENCE) -> Interval:
 
 def delta_cf(cf_pred, cf_gt) -> float:
     """``|mean(cf_pred) - mean(cf_gt)|`` over the same images (DESIGN section 7)."""
+    from metrics.dataset import delta_cf_from_values
+
     pred = _as_1d_float(cf_pred, "delta_cf pred")
     gt = _as_1d_float(cf_gt, "delta_cf gt")
-    if pred.shape != gt.shape:
-        raise ValueError(f"delta_cf: {pred.size} predictions vs {gt.size} ground-truth values")
-    if pred.size == 0:
+    if pred.size == 0 and gt.size == 0:
         return math.nan
-    return float(abs(pred.mean() - gt.mean()))
+    return delta_cf_from_values(pred, gt)
 
 
 def paired_bootstrap_ci(

@@ -96,6 +96,10 @@ class ModelConfig:
                 f"ModelConfig {self.name!r}: global_channels needs five positive widths (one per VGG-16 block), "
                 f"got {self.global_channels!r}"
             )
+        for key in ("spectral_norm", "saliency", "global_features"):
+            # a checkpoint's config could hold "no" or 0 here; only True/False say what to build
+            if not isinstance(getattr(self, key), bool):
+                raise InputError(f"ModelConfig {self.name!r}: {key} must be True or False, got {getattr(self, key)!r}")
         if self.global_init not in GLOBAL_INIT_CHOICES:
             raise InputError(
                 f"ModelConfig {self.name!r}: global_init must be one of {GLOBAL_INIT_CHOICES}, got {self.global_init!r}"

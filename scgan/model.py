@@ -370,11 +370,11 @@ def fold_spectral_norm(generator: Generator) -> Generator:
     (``torch.nn.utils.parametrize.remove_parametrizations`` on a deep copy would also strip the original: the two
     share the dynamically created parametrized class).
     """
-    reference = next(generator.parameters())
+    like = next(generator.parameters())
     # Building a generator draws its (soon overwritten) init from the global RNG: keep the caller's RNG stream intact.
     with torch.random.fork_rng(devices=[]):
         folded = Generator(generator.config.replace(spectral_norm=False))
-    folded = folded.to(device=reference.device, dtype=reference.dtype)
+    folded = folded.to(device=like.device, dtype=like.dtype)
     source = {name: module for name, module in generator.named_modules()}
     state = {}
     for key, value in generator.state_dict().items():

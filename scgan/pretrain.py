@@ -7,11 +7,13 @@ Two sources, recorded in the output file (``"source"``):
 * ``distillation`` (no labels): the EfficientNet-Lite0 ImageNet classifier (packaged weights) sees the **colour** photo
   and the student sees only its gray version; the loss is ``T^2 * KL(softmax(t / T) || softmax(s / T))`` on the 1000
   logits (Hinton et al. 2015, temperature ``T``); reports the agreement of the student's top-1 class with the
-  teacher's on the held-out split. Teacher logits are computed once per image (no augmentation is used).
+  teacher's on the held-out split. Teacher logits are computed per batch as the images stream in (storing 1000
+  floats per image would not fit for an ImageNet-sized set); no augmentation is used.
 
 The student sees exactly what the generator feeds its global feature network: BT.601 gray in ``[-1, 1]`` at the preset's
 image size (the photo through the data layer's resize policy, then an antialiased resize to the preset's size). The
-held-out split is a seeded permutation (``val_fraction`` of the images, at least one). Output: the
+held-out split is a seeded permutation (``val_fraction`` of the images, at least one). Images are decoded when a batch
+needs them (``workers`` DataLoader processes), so memory does not grow with the data set. Output: the
 ``scgan-bench/global-features/1`` file of ``scgan.checkpoint.save_global_features`` (``config``, ``state_dict`` of the
 global feature network) plus ``source``, ``epochs``, ``val_metric`` name/value, ``train_images``, ``val_images`` and the
 head's weights (``head_state_dict``), loadable by ``generator.global_features.load_pretrained(path)``.
@@ -58,41 +60,62 @@ class PretrainResult:
     history: list[dict[str, float]]
 
 
-def _load_images(entries, policy: str, size: int, progress: bool) -> torch.Tensor:
-    """uint8 (N, 3, size, size) tensor of all images (kept in memory: the sets this is meant for are small)."""
-    from tqdm import tqdm
+class _GrayPhotos(torch.utils.data.Dataset):
+    """Item ``(rgb01, label)``: float32 (3, S, S) RGB in [0, 1] as the trainer loads it (policy crop, then an
+    antialiased resize to the preset's size ``S``), and the class index (-1 without labels).
 
-    from scgan.data import load_image, resize_image
+    Images are read when fetched (DataLoader workers can decode in parallel): nothing but the entries is held, so an
+    ImageNet-sized folder streams instead of filling memory.
+    """
 
-    images = []
-    for entry in tqdm(entries, desc="loading images", unit="img", disable=not progress):
-        img = torch.from_numpy(resize_image(load_image(entry.path), policy)).permute(2, 0, 1)
-        if img.shape[-1] != size:
-            img = F.interpolate(img[None].float(), size=(size, size), mode="bilinear", align_corners=False,
-                                antialias=True)[0].round().clamp(0, 255).to(torch.uint8)
-        images.append(img)
-    return torch.stack(images)
+    def __init__(self, entries, policy: str, size: int):
+        from scgan.data import get_resize_policy
+
+        self.entries = list(entries)
+        self.policy = get_resize_policy(policy)
+        if self.policy.mode == "none":
+            raise InputError("pretrain-global needs a fixed-size resize policy (squash256 or crop256), not 'native'")
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+        from scgan.train import load_training_image
+
+        entry = self.entries[index]
+        return load_training_image(entry.path, self.policy, self.size), int(entry.label)
 
 
-def _gray_input(images_uint8: torch.Tensor, device: torch.device) -> torch.Tensor:
+def _gray_input(rgb01: torch.Tensor) -> torch.Tensor:
+    """(N, 3, S, S) RGB in [0, 1] -> (N, 1, S, S) BT.601 gray in [-1, 1] (what the generator feeds the network)."""
     from metrics.color import rgb_to_gray
 
-    rgb01 = images_uint8.to(device).float() / 255.0
     return rgb_to_gray(rgb01) * 2 - 1
 
 
-@torch.no_grad()
-def _teacher_logits(images_uint8: torch.Tensor, device: torch.device, batch: int, progress: bool) -> torch.Tensor:
-    from tqdm import tqdm
+class _Targets:
+    """What the student learns from, per batch: the labels (classification) or the teacher's logits (distillation).
 
-    from metrics.classifier import build_efficientnet_lite0, efficientnet_lite0_preprocess
+    The teacher (EfficientNet-Lite0, packaged ImageNet weights, eval mode) sees the colour image; its logits are
+    computed per batch rather than stored (1000 floats per image would not fit for an ImageNet-sized set).
+    """
 
-    teacher = build_efficientnet_lite0(pretrained=True).to(device).eval()
-    out = []
-    for i in tqdm(range(0, len(images_uint8), batch), desc="teacher logits", disable=not progress):
-        rgb01 = images_uint8[i : i + batch].to(device).float() / 255.0
-        out.append(teacher(efficientnet_lite0_preprocess(rgb01)).float().cpu())
-    return torch.cat(out)
+    def __init__(self, source: str, device: torch.device):
+        self.source = source
+        self.teacher = None
+        if source == "distillation":
+            from metrics.classifier import build_efficientnet_lite0
+
+            self.teacher = build_efficientnet_lite0(pretrained=True).to(device).eval()
+
+    @torch.no_grad()
+    def __call__(self, rgb01: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.teacher is None:
+            return labels.to(rgb01.device)
+        from metrics.classifier import efficientnet_lite0_preprocess
+
+        return self.teacher(efficientnet_lite0_preprocess(rgb01)).float()
 
 
 def distillation_loss(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -110,33 +133,31 @@ def pretrain_global(config: PretrainConfig, progress: bool = True) -> PretrainRe
     from scgan.config import get_config
     from scgan.data import list_images, scan_images
     from scgan.model import build_global_features
+    from scgan.train import _resolve_device
 
     config.validate()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu") if config.device == "auto" else \
-        torch.device(config.device)
+    device = _resolve_device(config.device)
     model_config = get_config(config.preset)
     entries = list_images(config.data, labels=config.labels)
-    entries = scan_images(entries, skip_bad=config.skip_bad, exclude_gray=True).kept
+    entries = scan_images(entries, skip_bad=config.skip_bad, exclude_gray=True, progress=progress).kept
     if len(entries) < 2:
         raise InputError(
             f"{config.data}: pretraining needs at least 2 colour images (one held out), got {len(entries)}"
         )
     source = "classification" if config.labels else "distillation"
     if source == "classification":
-        labels = torch.tensor([e.label for e in entries], dtype=torch.long)
-        if int(labels.max()) >= NUM_CLASSES:
-            raise InputError(f"{config.labels}: labels must be 0..{NUM_CLASSES - 1}, found {int(labels.max())}")
+        largest = max(e.label for e in entries)
+        if largest >= NUM_CLASSES:
+            raise InputError(f"{config.labels}: labels must be 0..{NUM_CLASSES - 1}, found {largest}")
 
     generator = torch.Generator().manual_seed(config.seed)
     order = torch.randperm(len(entries), generator=generator)
     n_val = max(1, int(round(len(entries) * config.val_fraction)))
-    val_idx, train_idx = order[:n_val], order[n_val:]
-
-    images = _load_images(entries, config.policy, model_config.image_size, progress)
-    if source == "classification":
-        targets = labels
-    else:
-        targets = _teacher_logits(images, device, config.batch_size, progress)
+    val_idx, train_idx = order[:n_val].tolist(), order[n_val:]
+    if len(train_idx) == 0:
+        raise InputError(f"--val-fraction {config.val_fraction} leaves no training image out of {len(entries)}")
+    dataset = _GrayPhotos(entries, config.policy, model_config.image_size)
+    targets = _Targets(source, device)
 
     torch.manual_seed(config.seed)
     features = build_global_features(model_config)
@@ -152,23 +173,26 @@ def pretrain_global(config: PretrainConfig, progress: bool = True) -> PretrainRe
     batch = min(config.batch_size, len(train_idx))
     for epoch in range(config.epochs):
         model.train()
-        perm = train_idx[torch.randperm(len(train_idx), generator=generator)]
+        perm = train_idx[torch.randperm(len(train_idx), generator=generator)].tolist()
+        # Full batches only: BatchNorm statistics of a 1-image remainder would be degenerate.
+        batches = [perm[i : i + batch] for i in range(0, len(perm) - batch + 1, batch)]
         total, count = 0.0, 0
-        bar = tqdm(range(0, len(perm) - batch + 1, batch), desc=f"pretrain-global epoch {epoch + 1}/{config.epochs}",
-                   disable=not progress, leave=False)
-        for start in bar:
-            idx = perm[start : start + batch]
-            logits = model(_gray_input(images[idx], device))
-            loss = loss_fn(logits, targets[idx].to(device))
+        bar = tqdm(_loader(dataset, batches, config.workers, device), total=len(batches), leave=False,
+                   desc=f"pretrain-global epoch {epoch + 1}/{config.epochs}", disable=not progress)
+        for number, (rgb01, labels) in enumerate(bar, start=1):
+            rgb01 = rgb01.to(device)
+            logits = model(_gray_input(rgb01))
+            loss = loss_fn(logits, targets(rgb01, labels))
             if not math.isfinite(float(loss.detach())):
-                raise InputError(f"pretrain-global: non-finite loss at epoch {epoch + 1}, batch {start // batch + 1}")
+                raise InputError(f"pretrain-global: non-finite loss at epoch {epoch + 1}, batch {number}")
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
-            total += float(loss.detach()) * len(idx)
-            count += len(idx)
+            total += float(loss.detach()) * len(rgb01)
+            count += len(rgb01)
             bar.set_postfix(loss=f"{float(loss.detach()):.4g}")
-        metric_value = evaluate(model, images[val_idx], targets[val_idx], source, device, config.batch_size)
+        val_batches = [val_idx[i : i + config.batch_size] for i in range(0, len(val_idx), config.batch_size)]
+        metric_value = evaluate(model, _loader(dataset, val_batches, config.workers, device), targets, source, device)
         history.append({"epoch": epoch + 1, "train_loss": total / max(count, 1), "val": metric_value})
 
     metric = "top1" if source == "classification" else "teacher_agreement"
@@ -183,18 +207,27 @@ def pretrain_global(config: PretrainConfig, progress: bool = True) -> PretrainRe
     return PretrainResult(Path(path), source, metric, float(history[-1]["val"]), len(train_idx), len(val_idx), history)
 
 
+def _loader(dataset: _GrayPhotos, batches: list[list[int]], workers: int, device: torch.device):
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batches, num_workers=workers,
+                                       pin_memory=device.type == "cuda")
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, images_uint8: torch.Tensor, targets: torch.Tensor, source: str,
-             device: torch.device, batch: int) -> float:
-    """Top-1 accuracy against labels (classification) or top-1 agreement with the teacher's logits (distillation)."""
+def evaluate(model: nn.Module, batches, targets: _Targets, source: str, device: torch.device) -> float:
+    """Top-1 accuracy against labels (classification) or top-1 agreement with the teacher (distillation).
+
+    ``batches`` yields ``(rgb01 (n, 3, S, S) in [0, 1], labels (n,))`` (a DataLoader over the held-out images).
+    """
     model.eval()
-    hits = 0
-    for i in range(0, len(images_uint8), batch):
-        pred = model(_gray_input(images_uint8[i : i + batch], device)).argmax(1).cpu()
-        target = targets[i : i + batch]
+    hits, count = 0, 0
+    for rgb01, labels in batches:
+        rgb01 = rgb01.to(device)
+        pred = model(_gray_input(rgb01)).argmax(1)
+        target = targets(rgb01, labels)
         truth = target if source == "classification" else target.argmax(1)
         hits += int((pred == truth).sum())
-    return hits / len(images_uint8)
+        count += len(rgb01)
+    return hits / count
 
 
 def load_result_info(path: str | os.PathLike) -> dict[str, Any]:

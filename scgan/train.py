@@ -137,18 +137,22 @@ class SaliencyPairedDataset(torch.utils.data.Dataset):
     Item: ``(rgb, saliency)``: float32 ``(3, S, S)`` RGB in [0, 1] and ``(1, S, S)`` in [0, 1], where ``S`` is the
     model's image size. The photo goes through the data layer's resize policy (e.g. squash256), then, when ``S``
     differs from the policy size, an antialiased bilinear resize to ``S``; the map is resized bilinearly to ``S``.
+    ``saliency_dir=None`` (the ``--no-attention`` ablation, which uses no map): the saliency is all zeros.
     """
 
-    def __init__(self, entries: Sequence, saliency_dir: str | os.PathLike, policy: str, size: int):
+    def __init__(self, entries: Sequence, saliency_dir: str | os.PathLike | None, policy: str, size: int):
         from scgan.data import get_resize_policy
         from scgan.saliency import map_names
 
         self.entries = list(entries)
-        self.saliency_dir = Path(saliency_dir)
+        self.saliency_dir = Path(saliency_dir) if saliency_dir is not None else None
         self.policy = get_resize_policy(policy)
         if self.policy.mode == "none":
             raise InputError("the trainer needs a fixed-size resize policy (squash256 or crop256), not 'native'")
         self.size = size
+        self.map_paths: list[Path] | None = None
+        if self.saliency_dir is None:
+            return
         if not self.saliency_dir.is_dir():
             raise FileNotFoundError(f"saliency folder not found: {self.saliency_dir}")
         self.map_paths = [self.saliency_dir / name for name in map_names(e.name for e in self.entries)]
@@ -164,6 +168,8 @@ class SaliencyPairedDataset(torch.utils.data.Dataset):
         from scgan.saliency import load_map
 
         rgb = load_training_image(self.entries[index].path, self.policy, self.size)
+        if self.map_paths is None:
+            return rgb, torch.zeros(1, self.size, self.size)
         sal = fit_to_size(torch.from_numpy(load_map(self.map_paths[index]))[None], self.size)
         return rgb, sal
 
@@ -386,6 +392,11 @@ class Trainer:
         from scgan.data import list_images, scan_images
 
         cfg = self.config
+        # Checked here because Path("") is the current folder: an empty setting would silently read it.
+        if not cfg.data:
+            raise InputError("--data is required: an image folder, a list file or 'samples'")
+        if cfg.attention and not cfg.saliency:
+            raise InputError("--saliency is required: the folder of `scgan saliency` maps for the attention loss")
         entries = list_images(cfg.data)
         scan = scan_images(entries, skip_bad=cfg.skip_bad, exclude_gray=cfg.exclude_gray)
         if self.dist.is_main:
@@ -395,7 +406,8 @@ class Trainer:
                 print(f"train: {len(scan.gray_excluded)} gray image(s) excluded", file=sys.stderr)
         if not scan.kept:
             raise InputError(f"{cfg.data}: no usable colour images")
-        return SaliencyPairedDataset(scan.kept, cfg.saliency, cfg.policy, self.size)
+        # Without the attention loss nothing reads the maps (no attention term, no D_a), so none are required.
+        return SaliencyPairedDataset(scan.kept, cfg.saliency if cfg.attention else None, cfg.policy, self.size)
 
     # --------------------------------------------------------------------------------------------- one step
     def _autocast(self):

@@ -23,6 +23,9 @@ def test_byte_formulas_count_what_each_op_must_move():
     assert gpu_kernels.op_bytes("gradient_penalty", "forward+backward", shape, s) == 3 * e * s
     for op, formulas in gpu_kernels.BYTE_FORMULAS.items():
         assert set(formulas) == set(gpu_kernels.MODES), op
+    # the report's formulas are rendered from the same counts
+    assert gpu_kernels.BYTE_FORMULAS["weighted_image"] == {"forward": "(2E + P) s", "forward+backward": "(5E + 3P) s"}
+    assert gpu_kernels.BYTE_FORMULAS["gradient_penalty"] == {"forward": "E s", "forward+backward": "3E s"}
 
 
 FAKE_MS = {"triton": 1.0, "eager": 2.5, "compiled": 1.2}

@@ -225,6 +225,8 @@ def test_config_validation_and_round_trip():
         ModelConfig(image_size=32)
     with pytest.raises(InputError, match="global_init"):
         ModelConfig(global_init="imagenet")
+    with pytest.raises(InputError, match="saliency must be True or False, got 'no'"):
+        ModelConfig.from_dict({**ModelConfig().to_dict(), "saliency": "no"})
     with pytest.raises(InputError, match=r"unknown keys \['dropout'\]"):
         ModelConfig.from_dict({**ModelConfig().to_dict(), "dropout": 0.5})
     for config in PRESETS.values():

@@ -61,3 +61,16 @@ def test_pretrain_global_classification_with_labels(tmp_path):
 def test_pretrain_global_bad_arguments(tmp_path):
     with pytest.raises(InputError, match="val-fraction"):
         pretrain_global(PretrainConfig(data="samples", out=str(tmp_path / "g.pt"), val_fraction=1.5))
+
+
+def test_pretrain_global_needs_a_training_image(tmp_path):
+    """Two images and a 90% held-out share would leave nothing to train on: said plainly, nothing written."""
+    from scgan.data import list_images
+
+    two = tmp_path / "two.txt"
+    two.write_text("".join(f"{e.path}\n" for e in list_images("samples")[:2]))
+    out = tmp_path / "g.pt"
+    with pytest.raises(InputError, match="leaves no training image"):
+        pretrain_global(PretrainConfig(data=str(two), out=str(out), preset="scgan-tiny", val_fraction=0.9),
+                        progress=False)  # fmt: skip
+    assert not out.exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 import shutil
 import subprocess
@@ -399,3 +400,24 @@ def test_images_that_would_share_a_saliency_map_are_an_error(saliency_dir, tmp_p
     shutil.copy(saliency_dir / "coffee.png", tmp_path / "sal" / "a.png")
     with pytest.raises(InputError, match="share a saliency map"):
         Trainer(tiny(saliency_dir, tmp_path / "run", data=str(photos), saliency=str(tmp_path / "sal")), progress=False)
+
+
+def test_saliency_maps_required_only_with_the_attention_loss(saliency_dir, tmp_path):
+    from scgan.cli import build_parser
+    from scgan.commands.train import config_from_args
+
+    with pytest.raises(InputError, match="--saliency is required"):
+        Trainer(tiny(saliency_dir, tmp_path / "a", saliency=""), progress=False)
+    with pytest.raises(InputError, match="--data is required"):
+        Trainer(tiny(saliency_dir, tmp_path / "a", data=""), progress=False)
+    base = ["train", "--data", "samples", "--out", "o", "--global-init", "none"]
+    with pytest.raises(InputError, match="--saliency is required"):
+        config_from_args(build_parser().parse_args(base))
+    cfg = config_from_args(build_parser().parse_args(base + ["--no-attention", "--preset", "scgan-tiny"]))
+    trainer = Trainer(dataclasses.replace(cfg, out=str(tmp_path / "run"), batch_size=2, perceptual="none"),
+                      progress=False)  # fmt: skip
+    rgb, sal = trainer.dataset[0]
+    assert rgb.shape == (3, 64, 64) and sal.shape == (1, 64, 64) and not sal.any()
+    trainer.train_mode()
+    assert "attention" not in trainer.train_step(rgb[None].repeat(2, 1, 1, 1), sal[None].repeat(2, 1, 1, 1),
+                                                 step_random(0, 0, 2, 64, slice(0, 2)))  # fmt: skip

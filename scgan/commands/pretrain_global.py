@@ -20,14 +20,17 @@ def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="output file (.pt)")
     parser.add_argument("--preset", default=d.preset, help=f"model preset (default {d.preset})")
     parser.add_argument("--policy", default=d.policy, help=f"resize policy (default {d.policy})")
-    parser.add_argument("--epochs", type=int, default=d.epochs)
-    parser.add_argument("--batch-size", type=int, default=d.batch_size)
-    parser.add_argument("--lr", type=float, default=d.lr, help="Adam learning rate")
-    parser.add_argument("--temperature", type=float, default=d.temperature, help="distillation temperature")
-    parser.add_argument("--val-fraction", type=float, default=d.val_fraction, help="held-out share (seeded)")
-    parser.add_argument("--seed", type=int, default=d.seed)
+    parser.add_argument("--epochs", type=int, default=d.epochs, help=f"training epochs (default {d.epochs})")
+    parser.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})")
+    parser.add_argument("--lr", type=float, default=d.lr, help=f"Adam learning rate (default {d.lr})")
+    parser.add_argument("--temperature", type=float, default=d.temperature,
+                        help=f"distillation temperature (default {d.temperature})")
+    parser.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                        help=f"held-out share, seeded (default {d.val_fraction})")
+    parser.add_argument("--seed", type=int, default=d.seed, help=f"seed of split, order, weights (default {d.seed})")
     parser.add_argument("--device", default=d.device, help="auto, cpu, cuda, cuda:N")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable images")
+    parser.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -38,7 +41,7 @@ def run(args) -> int:
     config = PretrainConfig(
         data=args.data, out=args.out, labels=args.labels, preset=args.preset, policy=args.policy, epochs=args.epochs,
         batch_size=args.batch_size, lr=args.lr, temperature=args.temperature, val_fraction=args.val_fraction,
-        seed=args.seed, device=args.device, skip_bad=args.skip_bad,
+        seed=args.seed, device=args.device, skip_bad=args.skip_bad, workers=args.workers,
     )  # fmt: skip
     result = pretrain_global(config, progress=not args.quiet)
     for row in result.history:

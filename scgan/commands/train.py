@@ -17,7 +17,8 @@ def add_arguments(parser) -> None:
     d = TrainConfig()
     data = parser.add_argument_group("data")
     data.add_argument("--data", help="image folder, list file, or 'samples' (required unless --resume)")
-    data.add_argument("--saliency", help="folder of saliency PNGs from `scgan saliency` (required unless --resume)")
+    data.add_argument("--saliency", help="folder of saliency PNGs from `scgan saliency` (not needed with --resume or "
+                      "--no-attention)")
     data.add_argument("--out", required=True, help="run folder (checkpoint, losses.csv, samples)")
     data.add_argument("--policy", default=d.policy, help=f"resize policy of the training crop (default {d.policy})")
     data.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed) instead of stopping")
@@ -99,9 +100,10 @@ def config_from_args(args):
     if (args.random_global or args.no_global) and args.global_init not in (None, "none"):
         raise InputError(f"--{'random' if args.random_global else 'no'}-global contradicts --global-init CKPT")
     if not args.resume:
-        for flag in ("data", "saliency"):
-            if not getattr(args, flag):
-                raise InputError(f"--{flag} is required (unless --resume)")
+        if not args.data:
+            raise InputError("--data is required (unless --resume)")
+        if not args.saliency and not args.no_attention:
+            raise InputError("--saliency is required (unless --resume or --no-attention, which uses no maps)")
     global_init = args.global_init or ""
     if args.random_global:
         global_init = "none"

@@ -150,8 +150,11 @@ class PretrainConfig:
     seed: int = 0
     device: str = "auto"
     skip_bad: bool = False
+    workers: int = 0  #: DataLoader worker processes decoding images
 
     def validate(self) -> None:
+        if self.workers < 0:
+            raise InputError(f"--workers must be >= 0, got {self.workers}")
         if self.epochs < 1 or self.batch_size < 1 or not self.lr > 0 or not self.temperature > 0:
             raise InputError("pretrain-global: epochs, batch size, lr and temperature must be positive")
         if not 0 < self.val_fraction < 1:
