@@ -375,6 +375,9 @@ def list_images(
     Raises ``FileNotFoundError`` for a missing source or listed file, ``InputError`` for an empty set, duplicate names
     or images without a label.
     """
+    if isinstance(source, str) and not source.strip():
+        # Path("") is the current folder: an unset option must not silently list whatever is there.
+        raise InputError("image source is empty: give a folder, a list file, an image file or 'samples'")
     if isinstance(source, str) and source == "samples":
         if Path("samples").exists():
             warnings.warn(

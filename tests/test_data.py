@@ -426,6 +426,9 @@ def test_empty_folder_and_missing_source(tmp_path):
         list_images(tmp_path / "nope")
     with pytest.raises(InputError, match="not a folder, a list file"):
         list_images(tmp_path / "readme.md")
+    for empty in ("", "  "):  # Path("") would be the current folder
+        with pytest.raises(InputError, match="image source is empty"):
+            list_images(empty)
 
 
 def test_single_image_file_is_a_set_of_one(tmp_path):

@@ -157,6 +157,26 @@ def test_normal_init_really_applies_to_spectrally_normalised_convs(paper_generat
     assert abs(default.weight.std().item() - 0.02) > 0.005
 
 
+def test_conv_block_is_upsample_reflect_pad_conv_bn_lrelu():
+    # Written out with functional ops: reflection (not zero) padding, nearest upsampling, no bias, BN, LeakyReLU(0.2).
+    torch.manual_seed(0)
+    block = ConvBlock(3, 5, 3, upsample=True).eval()
+    block.norm.running_mean.uniform_(-0.5, 0.5)
+    block.norm.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(2, 3, 4, 6)
+    with torch.no_grad():
+        up = torch.nn.functional.interpolate(x, scale_factor=2, mode="nearest")
+        conv = torch.nn.functional.conv2d(torch.nn.functional.pad(up, (1, 1, 1, 1), mode="reflect"), block.conv.weight)
+        mean, var, weight, bias = (t.view(1, -1, 1, 1) for t in (block.norm.running_mean, block.norm.running_var,
+                                                                  block.norm.weight, block.norm.bias))
+        expected = torch.nn.functional.leaky_relu((conv - mean) / torch.sqrt(var + 1e-5) * weight + bias, 0.2)
+        torch.testing.assert_close(block(x), expected)
+    for network in (build_generator("scgan-tiny"), build_discriminator("scgan-tiny")):
+        for name, module in network.named_modules():
+            if isinstance(module, ConvBlock):
+                assert isinstance(module.pad, nn.ReflectionPad2d) and module.conv.padding == (0, 0), name
+
+
 def test_init_gain_is_a_config_switch():
     torch.manual_seed(0)
     generator = build_generator(PRESETS["scgan-128"].replace(init_gain=0.05))

@@ -68,6 +68,12 @@ def test_config_defaults_are_the_paper_recipe():
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(InputError, match="gan must be"):
         TrainConfig(gan="hinge")
+    with pytest.raises(InputError, match="loss weights"):
+        TrainConfig(w_gan=-0.05)
+    with pytest.raises(InputError, match="version 99"):
+        TrainConfig.from_dict({**cfg.to_dict(), "version": 99})
+    with pytest.raises(InputError, match="unknown keys"):
+        TrainConfig.from_dict({**cfg.to_dict(), "lr": 1.0})
 
 
 def test_both_stages_run_and_log(saliency_dir, tmp_path):
@@ -216,8 +222,15 @@ def test_bf16_autocast_and_channels_last_step_on_cpu(option, saliency_dir, tmp_p
     cfg = tiny(saliency_dir, tmp_path / "run", stage1_epochs=0, stage2_epochs=1, **option)
     trainer = Trainer(cfg, build_data=False, progress=False)
     trainer.train_mode()
+    seen = []
+    trainer.generator.register_forward_hook(lambda module, inputs, outputs: seen.append((inputs[0], outputs[0])))
     logs = trainer.train_step(torch.rand(2, 3, 64, 64), torch.rand(2, 1, 64, 64), step_random(0, 0, 2, 64, slice(0, 2)))
     assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+    ((_, rgb),) = seen
+    # The option really took effect: bf16 activations under autocast; channels_last weights.
+    assert rgb.dtype == (torch.bfloat16 if cfg.amp == "bf16" else torch.float32)
+    convs = [p for net in (trainer.generator, trainer.disc_c, trainer.disc_a) for p in net.parameters() if p.dim() == 4]
+    assert all(p.is_contiguous(memory_format=torch.channels_last) for p in convs) == cfg.channels_last
 
 
 def test_train_command_and_resume(saliency_dir, tmp_path, capsys):

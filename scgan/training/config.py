@@ -113,7 +113,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
-        data.pop("version", None)
+        version = data.pop("version", TRAIN_CONFIG_VERSION)
+        if version != TRAIN_CONFIG_VERSION:
+            raise InputError(f"train config version {version} is not {TRAIN_CONFIG_VERSION} (another release)")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
