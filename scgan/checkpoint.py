@@ -90,6 +90,18 @@ def _load(path: str | os.PathLike, what: str, trusted: bool) -> Any:
         raise InputError(f"{path}: not a {what} ({reason})") from exc
 
 
+def _check_payload(data: Any, path, what: str, fmt: str, required: tuple[str, ...]) -> dict[str, Any]:
+    """``data`` if it is a dict tagged ``"format": fmt`` holding the ``required`` keys; else an InputError naming
+    ``path`` and what is wrong."""
+    found = data.get("format", "no 'format' key") if isinstance(data, dict) else type(data).__name__
+    if not isinstance(data, dict) or found != fmt:
+        raise InputError(f"{path}: not an scgan-bench {what} (found {found!r}; expected format {fmt!r})")
+    missing = [key for key in required if key not in data]
+    if missing:
+        raise InputError(f"{path}: {what} has no {missing} entries")
+    return data
+
+
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write ``payload`` atomically with ``torch.save``; returns the path.
 
@@ -117,15 +129,7 @@ def load_checkpoint(path: str | os.PathLike, *, trusted: bool = False) -> dict[s
     Raises ``FileNotFoundError`` for a missing file and :class:`InputError` (naming the file) for anything that is
     not an scgan-bench checkpoint. ``weights_only=True`` unless ``trusted``.
     """
-    data = _load(path, "checkpoint", trusted)
-    if not isinstance(data, dict) or "format" not in data:
-        raise InputError(f"{path}: not an scgan-bench checkpoint (no 'format' key; expected {CHECKPOINT_FORMAT!r})")
-    if data["format"] != CHECKPOINT_FORMAT:
-        raise InputError(f"{path}: checkpoint format {data['format']!r} is not {CHECKPOINT_FORMAT!r}")
-    for key in ("config", "generator"):
-        if key not in data:
-            raise InputError(f"{path}: checkpoint has no {key!r} entry")
-    return data
+    return _check_payload(_load(path, "checkpoint", trusted), path, "checkpoint", CHECKPOINT_FORMAT, ("config", "generator"))
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -167,11 +171,5 @@ def save_global_features(
 
 def load_global_features(path: str | os.PathLike) -> dict[str, Any]:
     """Load a file written by :func:`save_global_features`; checks the format tag and the keys."""
-    data = _load(path, "global-features file", trusted=False)
-    if not isinstance(data, dict) or data.get("format") != GLOBAL_FEATURES_FORMAT:
-        found = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise InputError(f"{path}: not a global-features file (format {found!r}, expected {GLOBAL_FEATURES_FORMAT!r})")
-    for key in ("config", "state_dict"):
-        if key not in data:
-            raise InputError(f"{path}: global-features file has no {key!r} entry")
-    return data
+    what = "global-features file"
+    return _check_payload(_load(path, what, trusted=False), path, what, GLOBAL_FEATURES_FORMAT, ("config", "state_dict"))
