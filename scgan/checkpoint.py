@@ -93,9 +93,13 @@ def _load(path: str | os.PathLike, what: str, trusted: bool) -> Any:
 def _check_payload(data: Any, path, what: str, fmt: str, required: tuple[str, ...]) -> dict[str, Any]:
     """``data`` if it is a dict tagged ``"format": fmt`` holding the ``required`` keys; else an InputError naming
     ``path`` and what is wrong."""
-    found = data.get("format", "no 'format' key") if isinstance(data, dict) else type(data).__name__
-    if not isinstance(data, dict) or found != fmt:
-        raise InputError(f"{path}: not an scgan-bench {what} (found {found!r}; expected format {fmt!r})")
+    tag = data.get("format") if isinstance(data, dict) else None
+    if tag != fmt:
+        if tag is not None:
+            found = f"format {tag!r}"
+        else:
+            found = "no 'format' key" if isinstance(data, dict) else f"a {type(data).__name__}, not a dict"
+        raise InputError(f"{path}: not an scgan-bench {what} ({found}; expected format {fmt!r})")
     missing = [key for key in required if key not in data]
     if missing:
         raise InputError(f"{path}: {what} has no {missing} entries")
@@ -129,7 +133,8 @@ def load_checkpoint(path: str | os.PathLike, *, trusted: bool = False) -> dict[s
     Raises ``FileNotFoundError`` for a missing file and :class:`InputError` (naming the file) for anything that is
     not an scgan-bench checkpoint. ``weights_only=True`` unless ``trusted``.
     """
-    return _check_payload(_load(path, "checkpoint", trusted), path, "checkpoint", CHECKPOINT_FORMAT, ("config", "generator"))
+    data = _load(path, "checkpoint", trusted)
+    return _check_payload(data, path, "checkpoint", CHECKPOINT_FORMAT, ("config", "generator"))
 
 
 def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
@@ -171,5 +176,5 @@ def save_global_features(
 
 def load_global_features(path: str | os.PathLike) -> dict[str, Any]:
     """Load a file written by :func:`save_global_features`; checks the format tag and the keys."""
-    what = "global-features file"
-    return _check_payload(_load(path, what, trusted=False), path, what, GLOBAL_FEATURES_FORMAT, ("config", "state_dict"))
+    data = _load(path, "global-features file", trusted=False)
+    return _check_payload(data, path, "global-features file", GLOBAL_FEATURES_FORMAT, ("config", "state_dict"))
