@@ -106,7 +106,6 @@ def export_module(
             raise ExportParityError(f"{out_path}: onnx.checker failed: {exc}") from exc
         info = check_model(model, out_path)
         onnx.save(model, str(tmp))
-        os.chmod(tmp, 0o644)  # the temporary file is created private (mkstemp); the export is an ordinary file
         # Probe with another batch size than the traced one: checks the dynamic batch as well as the values.
         probe = torch.rand(batch + 1, 1, input_size, input_size, generator=generator)
         difference = onnx_parity(module, tmp, probe)
@@ -122,18 +121,18 @@ def build_baseline(name: str, weights: str | os.PathLike | None = None, seed: in
 
     Returns ``(module, source, sha256)``: with ``weights`` the file is loaded strictly (``source`` names the file and
     its sha256); without, the architecture is randomly initialised with ``seed`` (``source`` says so, sha256 None).
-    ``options`` are the architecture's build options (smaller test settings).
+    ``options`` are the architecture's build options (smaller test settings, ECCV 2016's ``temperature``); they
+    override the build options a checkpoint trained here records.
     """
     from .archs._common import read_weights_file
     from .registry import get_architecture
     from .runner import file_sha256
 
     arch = get_architecture(name)
-    if weights is not None and not options:
+    if weights is not None and Path(weights).is_file():
         from .train import read_build_options
 
-        if Path(weights).is_file():
-            options = read_build_options(weights)  # a checkpoint of a smaller variant trained here
+        options = {**read_build_options(weights), **options}  # a checkpoint of a smaller variant trained here
     torch.manual_seed(seed)
     net = arch.build(**options)
     if weights is not None:

@@ -65,7 +65,10 @@ def _architectures() -> dict[str, Architecture]:
             load_weights=zhang_eccv16.load_weights,
             colorizer=zhang_eccv16.Colorizer,
             test_size=32,
-            notes="colorization_release_v2-9b330a0b.pth; 313-bin annealed mean, T=0.38",
+            notes=(
+                "colorization_release_v2-9b330a0b.pth; 313-bin annealed mean, T=0.38 when trained here, the "
+                "release's own forward (T=1 on its scores) for its weights; --option temperature=T fixes it"
+            ),
         ),
         zhang_siggraph17.NAME: Architecture(
             name=zhang_siggraph17.NAME,

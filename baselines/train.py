@@ -61,6 +61,7 @@ def train_baseline(config: BaselineTrainConfig, progress: bool = True) -> dict:
     """Run the training; returns ``{"checkpoint": Path, "losses": [per-step loss], "steps": int}``."""
     from tqdm import tqdm
 
+    from metrics.color import rgb_to_gray
     from scgan.atomic import atomic_path
 
     from . import losses
@@ -107,7 +108,7 @@ def train_baseline(config: BaselineTrainConfig, progress: bool = True) -> dict:
             if not adversarial:
                 loss, _ = losses.supervised_loss(config.name, net, batch, batch_labels, rebalance)
             else:
-                gray = (0.299 * batch[:, :1] + 0.587 * batch[:, 1:2] + 0.114 * batch[:, 2:3]) * 2.0 - 1.0
+                gray = rgb_to_gray(batch) * 2.0 - 1.0
                 output = net(gray)
                 fake = output[0] if isinstance(output, tuple) else output
                 real = batch * 2.0 - 1.0

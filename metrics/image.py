@@ -102,8 +102,14 @@ def _per_chunk(fn, *tensors: torch.Tensor) -> torch.Tensor:
 
 
 def _mse_8bit(pred: torch.Tensor, target: torch.Tensor, quantize: bool) -> torch.Tensor:
-    # float64 holds every partial sum of squared 8-bit differences exactly (< 2^53), so this MSE is exact for
-    # integer values, as numpy's is.
+    a = _integer_values(pred, quantize)
+    b = _integer_values(target, quantize)
+    if a is not None and b is not None:
+        # Integer values: every difference and square (at most 255^2) is exact in float32, and the sum accumulates in
+        # float64, where every partial sum (< 2^53) is exact: the same exact MSE as numpy's, at a quarter of the
+        # memory traffic of a float64 pipeline.
+        diff = a.to(torch.float32).sub_(b)
+        return diff.square_().sum(dim=(1, 2, 3), dtype=torch.float64) / float(diff[0].numel())
     diff = to_8bit_values(pred, quantize) - to_8bit_values(target, quantize)
     return diff.square_().mean(dim=(1, 2, 3))
 
@@ -129,18 +135,26 @@ def gaussian_window(sigma: float = 1.5, truncate: float = 3.5, dtype=torch.float
     return (taps / taps.sum()).to(dtype)
 
 
-def _gaussian_valid_filter(stack_nhwc: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
-    """Filter every channel of a (N, H, W, C) float32 stack with ``taps`` along W then H, valid region only.
+@functools.lru_cache(maxsize=16)
+def _gaussian_weights(channels: int, dtype: torch.dtype, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Depthwise (horizontal, vertical) conv weights of the 11-tap Gaussian (sigma 1.5) for ``channels`` channels,
+    in channels_last memory (cached: building them costs more than filtering a small image)."""
+    taps = gaussian_window(1.5, 3.5, torch.float64).to(device=device, dtype=dtype)
+    k = taps.numel()
+    horizontal = taps.view(1, 1, 1, k).expand(channels, 1, 1, k).contiguous(memory_format=torch.channels_last)
+    vertical = taps.view(1, 1, k, 1).expand(channels, 1, k, 1).contiguous(memory_format=torch.channels_last)
+    return horizontal, vertical
+
+
+def _gaussian_valid_filter(stack_nhwc: torch.Tensor) -> torch.Tensor:
+    """Filter every channel of a (N, H, W, C) stack with the 11-tap Gaussian along W then H, valid region only.
 
     Returns (N, C, h, w) in channels_last memory. A depthwise conv over channels-last memory is what the CPU (oneDNN)
     vectorises best: all C channels of a pixel sit side by side.
     """
     channels = stack_nhwc.shape[3]
-    k = taps.numel()
     stack = stack_nhwc.permute(0, 3, 1, 2)  # a channels_last view, no copy
-    taps = taps.to(stack.dtype)
-    horizontal = taps.view(1, 1, 1, k).expand(channels, 1, 1, k).contiguous(memory_format=torch.channels_last)
-    vertical = taps.view(1, 1, k, 1).expand(channels, 1, k, 1).contiguous(memory_format=torch.channels_last)
+    horizontal, vertical = _gaussian_weights(channels, stack.dtype, stack.device)
     return F.conv2d(F.conv2d(stack, horizontal, groups=channels), vertical, groups=channels)
 
 
@@ -159,34 +173,86 @@ def _box_valid_filter(stack_nhwc: torch.Tensor, size: int) -> torch.Tensor:
     return (ch[..., size:, :] - ch[..., :-size, :]) / float(size * size)
 
 
+_WINDOW_SIZES = {"gaussian11": 11, "uniform7": 7}
+
+
+class _SsimWorkspace:
+    """The buffers of one SSIM band shape, reused from image to image.
+
+    Why: torch's CPU allocator hands blocks of a few MB back to the OS when they are freed, so fresh temporaries are
+    page-faulted in again for every image: measured 1-3 ms of system time per 256x256 image, more than the arithmetic
+    itself. ``planes`` (4, N, H, W, C) holds x, y, x*y, (x-y)^2; ``stack`` (N, H, W, 4C) their channels-last
+    interleaving (the filter input); ``maps`` (4, N, h, w, C) the four filtered maps; ``scratch`` two (N, h, w, C).
+    """
+
+    def __init__(self, key: tuple):
+        n, c, height, width, win, dtype, device = key
+        h, w = height - win + 1, width - win + 1
+        self.key = key
+        self.planes = torch.empty(4, n, height, width, c, dtype=dtype, device=device)
+        self.stack = torch.empty(n, height, width, 4 * c, dtype=dtype, device=device)
+        self.maps = torch.empty(4, n, h, w, c, dtype=dtype, device=device)
+        self.scratch = torch.empty(2, n, h, w, c, dtype=dtype, device=device)
+        self.nbytes = sum(t.numel() * t.element_size() for t in (self.planes, self.stack, self.maps, self.scratch))
+
+
+# Free workspaces kept for reuse (most recent last), at most this many bytes in all: one per worker thread for the
+# image size in use; a new size evicts the oldest.
+MAX_FREE_WORKSPACE_BYTES = 128 << 20
+_WORKSPACE_LOCK = threading.Lock()
+_FREE_WORKSPACES: list[_SsimWorkspace] = []
+
+
+@contextlib.contextmanager
+def _ssim_workspace(key: tuple):
+    """A workspace for ``key`` (taken from the free list or new) for the block's exclusive use; returned after it."""
+    with _WORKSPACE_LOCK:
+        found = next((i for i, ws in enumerate(_FREE_WORKSPACES) if ws.key == key), None)
+        workspace = _FREE_WORKSPACES.pop(found) if found is not None else None
+    if workspace is None:
+        workspace = _SsimWorkspace(key)
+    try:
+        yield workspace
+    finally:
+        with _WORKSPACE_LOCK:
+            _FREE_WORKSPACES.append(workspace)
+            while sum(ws.nbytes for ws in _FREE_WORKSPACES) > MAX_FREE_WORKSPACE_BYTES:
+                _FREE_WORKSPACES.pop(0)
+
+
 def _ssim_band_sum(x, y, window, data_range, cov_norm, offset, dtype, k1, k2):
     """Sum of the SSIM map over the valid region of (N, C, H, W) images, and the number of map values per image."""
-    c = x.shape[1]
-    # Work in (N, H, W, C): the stack of the four maps is then one contiguous channels-last tensor.
-    xc = x.permute(0, 2, 3, 1).to(dtype).sub_(offset) if x.dtype != dtype else x.permute(0, 2, 3, 1) - offset
-    yc = y.permute(0, 2, 3, 1).to(dtype).sub_(offset) if y.dtype != dtype else y.permute(0, 2, 3, 1) - offset
-    stack = torch.cat([xc, yc, xc * yc, (xc - yc).square_()], dim=3)
-    if window == "gaussian11":
-        filtered = _gaussian_valid_filter(stack, gaussian_window(1.5, 3.5, torch.float64).to(stack.device))
-    elif window == "uniform7":
-        filtered = _box_valid_filter(stack, 7)
-    else:
-        raise ValueError(f"unknown SSIM window {window!r}")
-    # (N, 4C, h, w) -> (4, N, h, w, C) contiguous: one copy, after which every element-wise op below runs on
-    # contiguous memory (faster than on the four strided channel groups).
-    ux, uy, uxy, udd = filtered.permute(0, 2, 3, 1).unflatten(3, (4, c)).permute(3, 0, 1, 2, 4).contiguous().unbind(0)
-    c1 = (k1 * data_range) ** 2
-    c2 = (k2 * data_range) ** 2
-    d2 = (ux - uy).square_()
-    # A2 = 2 cov_norm (E[xy] - mu_x mu_y) + C2
-    a2 = torch.addcmul(uxy, ux, uy, value=-1.0).mul_(2.0 * cov_norm).add_(c2)
-    # B2 = A2 + cov_norm (E[(x-y)^2] - d^2)
-    b2 = (udd - d2).mul_(cov_norm).add_(a2)
-    # A1 = 2 (mu_x + offset)(mu_y + offset) + C1 ; B1 = A1 + d^2
-    a1 = (ux + offset).mul_(uy + offset).mul_(2.0).add_(c1)
-    b1 = d2.add_(a1)
-    s_map = a1.mul_(a2).div_(b1.mul_(b2))
-    return s_map.sum(dim=(1, 2, 3), dtype=torch.float64), s_map[0].numel()
+    n, c, height, width = x.shape
+    key = (n, c, height, width, _WINDOW_SIZES[window], dtype, x.device)
+    with _ssim_workspace(key) as ws:
+        # Work in (N, H, W, C): the stack of the four maps is then one contiguous channels-last tensor.
+        xc, yc, xy, dd = ws.planes.unbind(0)
+        torch.sub(x.permute(0, 2, 3, 1), offset, out=xc)
+        torch.sub(y.permute(0, 2, 3, 1), offset, out=yc)
+        torch.mul(xc, yc, out=xy)
+        torch.sub(xc, yc, out=dd).square_()
+        torch.cat([xc, yc, xy, dd], dim=3, out=ws.stack)
+        if window == "gaussian11":
+            filtered = _gaussian_valid_filter(ws.stack)
+        else:
+            filtered = _box_valid_filter(ws.stack, 7)
+        # (N, 4C, h, w) -> (4, N, h, w, C) contiguous: one copy, after which every element-wise op below runs on
+        # contiguous memory (faster than on the four strided channel groups).
+        ws.maps.copy_(filtered.permute(0, 2, 3, 1).unflatten(3, (4, c)).permute(3, 0, 1, 2, 4))
+        ux, uy, uxy, udd = ws.maps.unbind(0)
+        c1 = (k1 * data_range) ** 2
+        c2 = (k2 * data_range) ** 2
+        # In place, in this order: each map is overwritten only after its last use.
+        d2 = torch.sub(ux, uy, out=ws.scratch[0]).square_()
+        # A2 = 2 cov_norm (E[xy] - mu_x mu_y) + C2
+        a2 = uxy.addcmul_(ux, uy, value=-1.0).mul_(2.0 * cov_norm).add_(c2)
+        # B2 = A2 + cov_norm (E[(x-y)^2] - d^2)
+        b2 = udd.sub_(d2).mul_(cov_norm).add_(a2)
+        # A1 = 2 (mu_x + offset)(mu_y + offset) + C1 ; B1 = A1 + d^2
+        a1 = torch.add(ux, offset, out=ws.scratch[1]).mul_(uy.add_(offset)).mul_(2.0).add_(c1)
+        b1 = d2.add_(a1)
+        s_map = a1.mul_(a2).div_(b1.mul_(b2))
+        return s_map.sum(dim=(1, 2, 3), dtype=torch.float64), s_map[0].numel()
 
 
 # Images are filtered in horizontal bands of about this many input pixels (plus the window's halo rows), so that the
@@ -225,8 +291,9 @@ def ssim_map_mean(
     ``B1 = A1 + d^2`` and ``B2 = A2 + cov_norm * (E[(x-y)^2] - d^2)`` where A1 = 2 mu_x mu_y + C1 and
     A2 = 2 cov_xy + C2 are the numerator factors. SSIM = A1 A2 / (B1 B2).
     """
-    win = 11 if window == "gaussian11" else 7
-    halo = win - 1
+    if window not in _WINDOW_SIZES:
+        raise ValueError(f"unknown SSIM window {window!r}; expected one of {', '.join(_WINDOW_SIZES)}")
+    halo = _WINDOW_SIZES[window] - 1
     total = torch.zeros(x.shape[0], dtype=torch.float64, device=x.device)
     count = 0
     for r0, r1 in _row_bands(x.shape[2], x.shape[3], halo):

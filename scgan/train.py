@@ -647,6 +647,8 @@ class Trainer:
         cfg = self.config
         last: dict[str, float] = {}
         rank_slice = slice(self.dist.rank * self.local_batch, (self.dist.rank + 1) * self.local_batch)
+        if cfg.stop_after_steps and self.step >= cfg.stop_after_steps:  # resumed past the stop: not one step more
+            return TrainResult(self.checkpoint_path, self.epoch, self.step, self.epoch >= self.total_epochs(), last)
         while self.epoch < self.total_epochs():
             stage = 1 if self.epoch < cfg.stage1_epochs else 2
             if stage != self.stage:  # stage 1 -> 2: fresh optimisers at the stage-2 learning rates

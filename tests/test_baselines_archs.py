@@ -3,12 +3,18 @@ readable error for a wrong key), the 313 ab bins, and export to the contract wit
 
 from __future__ import annotations
 
+import os
+import re
+import stat
+
 import numpy as np
+import onnx
 import pytest
 import torch
 
 from baselines.archs import iizuka, pix2pix, zhang_eccv16, zhang_siggraph17
 from baselines.archs._common import read_weights_file
+from baselines.contract import ContractError, check_model
 from baselines.export import PARITY_TOLERANCE, export_baseline
 from baselines.registry import architecture_names, get_architecture
 from baselines.runner import OnnxColorizer
@@ -39,10 +45,10 @@ def _bn(sd, prefix, c, counter=True):
         sd[f"{prefix}.num_batches_tracked"] = torch.tensor(7)
 
 
-def eccv16_released_layout(counter=True):
-    sd = {}
+def _vgg_blocks(sd, first_in, counter):
+    """model1 .. model7 of both Zhang et al. models: convs at even indices, BatchNorm last."""
     blocks = {  # name: (channels, index of the BatchNorm)
-        "model1": ([1, 64, 64], 4),
+        "model1": ([first_in, 64, 64], 4),
         "model2": ([64, 128, 128], 4),
         "model3": ([128, 256, 256, 256], 6),
         "model4": ([256, 512, 512, 512], 6),
@@ -54,6 +60,11 @@ def eccv16_released_layout(counter=True):
         for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
             _conv(sd, f"{name}.{2 * i}", cin, cout, 3)
         _bn(sd, f"{name}.{bn_index}", channels[-1], counter)
+
+
+def eccv16_released_layout(counter=True):
+    sd = {}
+    _vgg_blocks(sd, 1, counter)
     _convT(sd, "model8.0", 512, 256, 4)
     _conv(sd, "model8.2", 256, 256, 3)
     _conv(sd, "model8.4", 256, 256, 3)
@@ -64,19 +75,7 @@ def eccv16_released_layout(counter=True):
 
 def siggraph17_released_layout(counter=True):
     sd = {}
-    blocks = {
-        "model1": ([4, 64, 64], 4),
-        "model2": ([64, 128, 128], 4),
-        "model3": ([128, 256, 256, 256], 6),
-        "model4": ([256, 512, 512, 512], 6),
-        "model5": ([512, 512, 512, 512], 6),
-        "model6": ([512, 512, 512, 512], 6),
-        "model7": ([512, 512, 512, 512], 6),
-    }
-    for name, (channels, bn_index) in blocks.items():
-        for i, (cin, cout) in enumerate(zip(channels[:-1], channels[1:])):
-            _conv(sd, f"{name}.{2 * i}", cin, cout, 3)
-        _bn(sd, f"{name}.{bn_index}", channels[-1], counter)
+    _vgg_blocks(sd, 4, counter)
     _convT(sd, "model8up.0", 512, 256, 4)
     _conv(sd, "model3short8.0", 256, 256, 3)
     _conv(sd, "model8.1", 256, 256, 3)
@@ -149,37 +148,95 @@ def test_ab_bins_are_313_in_gamut_grid_points():
     assert not any((bins == (-110, -110)).all(1))
 
 
-def test_eccv16_decoding_weights_and_annealed_mean():
+def test_ab_bins_cover_the_srgb_gamut_and_no_more():
+    """Every 8-bit sRGB colour (a 52-level grid per channel, 0 and 255 included) quantises (nearest step-10 grid
+    point) to one of the bins, and every bin lies within 1.5 grid steps of an sRGB colour's ab."""
+    from scipy.spatial import cKDTree
+    from skimage.color import rgb2lab
+
+    levels = np.unique(np.r_[np.arange(0, 256, 5), 255])
+    rgb = np.stack(np.meshgrid(levels, levels, levels, indexing="ij"), axis=-1).reshape(-1, 1, 3) / 255.0
+    ab = rgb2lab(rgb).reshape(-1, 3)[:, 1:]
+    bins = zhang_eccv16.ab_bins()
+    in_table = {tuple(p) for p in bins}
+    quantised = {tuple(p) for p in np.round(ab / 10.0) * 10.0}
+    assert sorted(quantised - in_table) == []
+    distance, _ = cKDTree(ab).query(bins)
+    assert distance.max() < 15.0
+
+
+def _annealed_mean(logits: torch.Tensor, temperature: float, centres=None) -> np.ndarray:
+    """Zhang et al. eq. 5 written from the paper: z = softmax(scores), f_T(z) = exp(log z / T) / sum(...),
+    H = sum_q f_T(z)_q * centre_q (the 313 bins unless given). logits (N, 313, h, w) -> ab (N, 2, h, w), float64."""
+    scores = logits.double().numpy()
+    z = np.exp(scores - scores.max(axis=1, keepdims=True))
+    z /= z.sum(axis=1, keepdims=True)
+    f = np.exp(np.log(z) / temperature)
+    f /= f.sum(axis=1, keepdims=True)
+    centres = zhang_eccv16.ab_bins() if centres is None else centres
+    return np.einsum("nqhw,qc->nchw", f, centres)
+
+
+def test_eccv16_decoding_is_the_annealed_mean_of_eq5():
     net = zhang_eccv16.build()
     weight = net.model_out.weight.detach().reshape(2, 313).t().double() * 110
     np.testing.assert_allclose(weight.numpy(), zhang_eccv16.ab_bins(), atol=1e-4)
     assert not net.model_out.weight.requires_grad
     assert net.annealing_temperature == pytest.approx(0.38)
-    logits = torch.zeros(1, 313, 1, 1)
-    red = int(np.flatnonzero((zhang_eccv16.ab_bins() == (60, 60)).all(1))[0])
-    logits[0, red] = 3.0
-    mode = torch.tensor([60.0, 60.0])
-    annealed_ab = net.decode(logits, (1, 1)).flatten()
-    net.annealing_temperature = 1.0
-    mean_ab = net.decode(logits, (1, 1)).flatten()
-    # T < 1 moves the estimate from the (desaturated) mean towards the mode (60, 60).
-    assert torch.linalg.norm(annealed_ab - mode) < torch.linalg.norm(mean_ab - mode)
+    logits = torch.randn(2, 313, 3, 3, generator=torch.Generator().manual_seed(0)) * 2.0
+    for temperature in (0.38, 1.0):
+        net.annealing_temperature = temperature
+        ab = net.decode(logits, (3, 3)).double().numpy()  # same size: the bilinear resize is the identity
+        np.testing.assert_allclose(ab, _annealed_mean(logits, temperature), atol=1e-3)
     # Native I/O of the network: L* in, ab out at the input size (bilinear x4 from 1/4 resolution).
     assert net.eval()(torch.rand(1, 1, 32, 32) * 100).shape == (1, 2, 32, 32)
+    with pytest.raises(ValueError, match="temperature must be positive"):
+        zhang_eccv16.build(temperature=0.0)
 
 
 # ------------------------------------------------------------------------------------------------ loaders
 
 
-def test_eccv16_loads_released_layout():
+def _released_eccv16_forward(net, sd, lightness):
+    """The authors' released PyTorch forward, written from colorizers/eccv16.py: softmax over the model8 scores (no
+    scaling), the file's model_out 1x1 conv, bilinear x4 (align_corners False), x110."""
+    scores = net.logits(lightness)
+    ab_quarter = torch.einsum("nqhw,cq->nchw", torch.softmax(scores, dim=1), sd["model_out.weight"][:, :, 0, 0])
+    return torch.nn.functional.interpolate(ab_quarter, scale_factor=4, mode="bilinear", align_corners=False) * 110
+
+
+def test_eccv16_loads_released_layout_and_reproduces_the_released_forward():
     sd = eccv16_released_layout(counter=False)  # files converted from Caffe have no BatchNorm counters
+    # Random weights give class scores in the thousands (a one-hot distribution); scale the last layer so that the
+    # scores are O(1) and the temperature matters.
+    sd["model8.6.weight"] /= 3000.0
+    sd["model8.6.bias"] /= 3000.0
     net = zhang_eccv16.build()
     bad, key = _wrong_key(sd)
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         zhang_eccv16.load_weights(net, bad)
     zhang_eccv16.load_weights(net, sd, released=True)
     _assert_loaded(net, sd)
-    assert net.annealing_temperature == 1.0  # the release's logits carry 1/T already
+    assert net.annealing_temperature == 1.0
+    lightness = torch.rand(1, 1, 32, 32, generator=torch.Generator().manual_seed(2)) * 100
+    with torch.no_grad():
+        torch.testing.assert_close(net.eval()(lightness), _released_eccv16_forward(net, sd, lightness))
+        # Weights trained here (plain class scores) decode with the paper's T = 0.38.
+        zhang_eccv16.load_weights(net, sd, released=False)
+        assert net.annealing_temperature == pytest.approx(0.38)
+        # A fixed temperature holds whatever the weights: the paper's T applied to the release's scores.
+        fixed = zhang_eccv16.build(temperature=0.38)
+        zhang_eccv16.load_weights(fixed, sd, released=True)
+        assert fixed.annealing_temperature == pytest.approx(0.38)
+        annealed = fixed.eval()(lightness)
+        file_centres = sd["model_out.weight"][:, :, 0, 0].t().double().numpy() * 110
+        expected = torch.nn.functional.interpolate(
+            torch.from_numpy(_annealed_mean(net.logits(lightness), 0.38, file_centres)).float(),
+            scale_factor=4,
+            mode="bilinear",
+        )
+        torch.testing.assert_close(annealed, expected, atol=1e-3, rtol=0)
+        assert not torch.allclose(annealed, _released_eccv16_forward(net, sd, lightness), atol=1e-2)
 
 
 def test_siggraph17_loads_released_layout():
@@ -282,6 +339,25 @@ def test_gray_of_neutral_input_maps_to_lab_lightness():
 # ------------------------------------------------------------------------------------------------ export
 
 
+def _rename_input(gray):
+    gray.name = "input"
+
+
+def _drop_last_dim(gray):
+    del gray.type.tensor_type.shape.dim[3]
+
+
+def _static_batch(gray):
+    gray.type.tensor_type.shape.dim[0].dim_value = 1  # dim_value and dim_param are a oneof: replaces "batch"
+
+
+BREAKAGES = (
+    (_rename_input, "input must be named 'gray', found ['input']"),
+    (_drop_last_dim, "input 'gray' has rank 3"),
+    (_static_batch, "input 'gray' has a static batch dimension 1"),
+)
+
+
 @pytest.mark.parametrize("name", architecture_names())
 def test_export_parity_and_contract(name, tmp_path):
     arch = get_architecture(name)
@@ -293,6 +369,14 @@ def test_export_parity_and_contract(name, tmp_path):
     colorizer = OnnxColorizer(out, device="cpu")
     rgb = colorizer.colorize_at_size(torch.rand(3, 1, arch.test_size, arch.test_size))
     assert rgb.shape == (3, 3, arch.test_size, arch.test_size)
+    # The validator rejects this very model once broken: wrong input name, wrong rank, static batch.
+    model = onnx.load(str(out))
+    for break_input, message in BREAKAGES:
+        broken = onnx.ModelProto()
+        broken.CopyFrom(model)
+        break_input(next(i for i in broken.graph.input if i.name == "gray"))
+        with pytest.raises(ContractError, match=re.escape(message)):
+            check_model(broken, out)
 
 
 def test_export_with_weights_records_their_sha(tmp_path):
@@ -306,6 +390,23 @@ def test_export_with_weights_records_their_sha(tmp_path):
 
     assert hashlib.sha256(weights.read_bytes()).hexdigest() in result.info.source
     assert "released weights" in result.info.source
+    # Written atomically through a private temporary file, the export still gets the ordinary umask-based mode.
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(result.path.stat().st_mode) == 0o666 & ~umask
+
+
+def test_explicit_build_options_extend_those_of_a_checkpoint(tmp_path):
+    from baselines.export import build_baseline
+    from baselines.train import CHECKPOINT_FORMAT
+
+    small = {"num_downs": 5, "ngf": 8}
+    checkpoint = tmp_path / "p2p.pt"
+    state = pix2pix.build(**small).state_dict()
+    torch.save({"format": CHECKPOINT_FORMAT, "build_options": small, "generator": state}, checkpoint)
+    for options in ({}, {"ngf": 8}):  # an explicit option must not drop the checkpoint's num_downs
+        module, source, sha = build_baseline("pix2pix", checkpoint, **options)
+        assert module.net.num_downs == 5 and "trained with scgan-bench" in source and len(sha) == 64
 
 
 @pytest.mark.slow

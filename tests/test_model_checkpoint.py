@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scgan.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, load_generator, save_checkpoint
+from scgan.checkpoint import (
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    load_generator,
+    load_global_features,
+    save_checkpoint,
+)
 from scgan.config import PRESETS
 from scgan.errors import InputError
 from scgan.model import build_discriminator, build_generator
@@ -98,6 +104,17 @@ def test_load_errors_name_the_file(tmp_path):
         load_checkpoint(plain)
     with pytest.raises(InputError, match="not a file"):
         load_checkpoint(tmp_path)
+    other = tmp_path / "other.pt"
+    torch.save({"format": "other-tool/1", "config": {}, "generator": {}}, other)
+    with pytest.raises(InputError, match=r"other\.pt: not an scgan-bench checkpoint \(format 'other-tool/1'"):
+        load_checkpoint(other)
+    no_weights = tmp_path / "no_weights.pt"
+    torch.save({"format": CHECKPOINT_FORMAT, "config": {}}, no_weights)
+    with pytest.raises(InputError, match=r"no_weights\.pt: checkpoint has no \['generator'\] entries"):
+        load_checkpoint(no_weights)
+    # a checkpoint is not a global-features file (and the other way round)
+    with pytest.raises(InputError, match=r"other\.pt: not an scgan-bench global-features file"):
+        load_global_features(other)
     bad_config = tmp_path / "config.pt"
     torch.save({"format": CHECKPOINT_FORMAT, "config": {"image_size": 100}, "generator": {}}, bad_config)
     with pytest.raises(InputError, match=r"config\.pt: bad model config.*power of two"):

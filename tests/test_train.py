@@ -127,6 +127,8 @@ def test_resume_reaches_the_same_weights(saliency_dir, tmp_path):
     assert not train(tiny(saliency_dir, resumed, stop_after_steps=2), progress=False).finished
     assert load_checkpoint(resumed / "checkpoint.pt")["epoch_step"] == 2
     assert not train(tiny(saliency_dir, resumed, stop_after_steps=5), resume=True, progress=False).finished
+    # Resumed with a stop that is already behind it: no step at all (the state and the log stay as they are).
+    assert train(tiny(saliency_dir, resumed, stop_after_steps=3), resume=True, progress=False).step == 5
     assert train(tiny(saliency_dir, resumed), resume=True, progress=False).finished
     a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
     for key in ("generator", "discriminator_c", "discriminator_a"):
@@ -434,3 +436,40 @@ def test_saliency_maps_required_only_with_the_attention_loss(saliency_dir, tmp_p
     trainer.train_mode()
     assert "attention" not in trainer.train_step(rgb[None].repeat(2, 1, 1, 1), sal[None].repeat(2, 1, 1, 1),
                                                  step_random(0, 0, 2, 64, slice(0, 2)))  # fmt: skip
+
+
+def test_every_recipe_setting_is_overridable_from_the_command_line():
+    """Each TrainConfig field (bar exclude_gray: gray photos are never colour ground truth) has a flag that sets it."""
+    from scgan.cli import build_parser
+    from scgan.commands.train import config_from_args
+
+    flags = {  # flag(s) -> (field, value it must produce)
+        "--data d": ("data", "d"), "--saliency s": ("saliency", "s"), "--out o": ("out", "o"),
+        "--policy crop256": ("policy", "crop256"), "--skip-bad": ("skip_bad", True),
+        "--preset scgan-64": ("preset", "scgan-64"), "--global-init g.pt": ("global_init", "g.pt"),
+        "--stage1-epochs 3": ("stage1_epochs", 3), "--stage2-epochs 4": ("stage2_epochs", 4),
+        "--batch-size 6": ("batch_size", 6), "--lr-stage1 0.1": ("lr_stage1", 0.1), "--lr-g 0.2": ("lr_g", 0.2),
+        "--lr-d 0.3": ("lr_d", 0.3), "--beta1 0.1 --beta2 0.2": ("betas", (0.1, 0.2)),
+        "--lr-decay-every 2": ("lr_decay_every", 2), "--lr-decay-factor 0.25": ("lr_decay_factor", 0.25),
+        "--d-steps 2": ("d_steps", 2), "--w-reconstruction 2": ("w_reconstruction", 2.0),
+        "--w-attention 3": ("w_attention", 3.0), "--w-gan 4": ("w_gan", 4.0), "--w-perceptual 6": ("w_perceptual", 6.0),
+        "--gp-weight 7": ("gp_weight", 7.0), "--input-noise 0.1": ("input_noise", 0.1),
+        "--no-attention": ("attention", False), "--lsgan": ("gan", "lsgan"),
+        "--perceptual vgg16:v.pth": ("perceptual", "vgg16:v.pth"), "--l2": ("reconstruction", "l2"),
+        "--seed 9": ("seed", 9), "--kernels reference": ("kernels", "reference"), "--device cpu": ("device", "cpu"),
+        "--amp bf16": ("amp", "bf16"),
+        "--channels-last": ("channels_last", True), "--batchnorm eval": ("batchnorm", "eval"),
+        "--workers 2": ("workers", 2), "--checkpoint-every 5": ("checkpoint_every", 5),
+        "--stop-after-steps 8": ("stop_after_steps", 8), "--sample-count 1": ("sample_count", 1),
+        "--no-global": ("global_features", False),
+    }  # fmt: skip
+    covered = {field for field, _ in flags.values()}
+    assert covered == {f.name for f in dataclasses.fields(TrainConfig)} - {"exclude_gray"}
+    # --no-global contradicts --global-init CKPT, so it gets a command line of its own.
+    argv = ["train"] + " ".join(flag for flag in flags if flag != "--no-global").split()
+    cfg = config_from_args(build_parser().parse_args(argv))
+    for field, value in flags.values():
+        if field != "global_features":
+            assert getattr(cfg, field) == value, field
+    argv = ["train", "--data", "d", "--saliency", "s", "--out", "o", "--no-global"]
+    assert config_from_args(build_parser().parse_args(argv)).global_features is False

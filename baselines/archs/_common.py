@@ -26,6 +26,23 @@ def lab_to_rgb01(lightness: torch.Tensor, ab: torch.Tensor) -> torch.Tensor:
     return lab_to_rgb(torch.cat([lightness, ab], dim=1))
 
 
+class LabColorizer(nn.Module):
+    """Contract wrapper of a network that predicts chrominance from lightness: gray (N, 1, H, W) BT.601 in [0, 1] ->
+    sRGB (N, 3, H, W) in [0, 1]. The output's L* is the gray's own (``gray01_to_lab_l``), its a*b* the network's:
+    ``predict_ab(L* (N, 1, H, W) in [0, 100]) -> a*b* (N, 2, H, W)``, by default ``net(L*)``."""
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def predict_ab(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.net(lightness)
+
+    def forward(self, gray: torch.Tensor) -> torch.Tensor:
+        lightness = gray01_to_lab_l(gray)
+        return lab_to_rgb01(lightness, self.predict_ab(lightness))
+
+
 def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], bool]:
     """Read a PyTorch weights file: returns ``(state_dict, released)`` (tensors only, ``weights_only=True``).
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import gray01_to_lab_l, lab_to_rgb01, load_state_dict_strict
+from ._common import LabColorizer, load_state_dict_strict
 
 NAME = "iizuka"
 PAPER = (
@@ -139,14 +139,9 @@ def ab_to_chroma01(ab: torch.Tensor) -> torch.Tensor:
     return torch.clamp(ab / (2.0 * AB_NORM) + 0.5, 0.0, 1.0)
 
 
-class Colorizer(nn.Module):
-    """Contract wrapper: gray (N, 1, H, W) in [0, 1] -> sRGB (N, 3, H, W) in [0, 1]."""
+class Colorizer(LabColorizer):
+    """Contract wrapper: gray (N, 1, H, W) in [0, 1] -> sRGB (N, 3, H, W) in [0, 1] (the class logits are dropped)."""
 
-    def __init__(self, net: IizukaNet) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, gray: torch.Tensor) -> torch.Tensor:
-        lightness = gray01_to_lab_l(gray)
+    def predict_ab(self, lightness: torch.Tensor) -> torch.Tensor:
         chroma01, _ = self.net(lightness / 100.0)
-        return lab_to_rgb01(lightness, chroma01_to_ab(chroma01))
+        return chroma01_to_ab(chroma01)

@@ -4,15 +4,32 @@ Network (parameter names as in the authors' PyTorch release ``colorization_relea
 ``nn.Sequential`` blocks ``model1`` .. ``model8`` of 3x3 convs with ReLU, each of blocks 1-7 ending in BatchNorm
 (indices: conv at even positions, BN last); strides 2 at the end of blocks 1-3 (1/8 resolution), dilation 2 in
 blocks 5 and 6; ``model8`` = transposed conv 4x4 stride 2 (to 1/4) + two 3x3 convs + a 1x1 conv to the 313 ab bins
-(index 6). ``model_out`` (1x1 conv 313 -> 2, no bias) holds the bin centres divided by 110, so that
-``softmax(logits) -> model_out`` is the mean of the predicted ab distribution; bilinear x4 upsampling to the input
-size; ``ab = 110 * out``. Input: L* normalised as ``(L - 50) / 100``.
+(index 6). ``model_out`` (1x1 conv 313 -> 2, no bias; its weights are part of the released file, and built here
+they are the bin centres / 110) turns the bin distribution into its mean; bilinear x4 upsampling to the input size;
+``ab = 110 * out``. Input: L* normalised as ``(L - 50) / 100``.
 
-Annealed mean (paper section 3.3): ``H(Z) = E[f_T(Z)]`` with ``f_T(z) = exp(log z / T) / sum(...)`` and T = 0.38,
-i.e. a softmax of ``logits / T``. The Caffe deploy model applies it as a Scale layer (2.606 = 1/0.38) before the
-softmax; the PyTorch release has no such layer, so its ``model8.6`` logits carry the factor already. Therefore
-``annealing_temperature`` is 1.0 after loading released weights and 0.38 for networks built (and trained) here, where
-the logits are the plain class scores the cross-entropy loss trains.
+Decoding (paper section 3.3, eq. 5): the annealed mean ``H(Z) = sum_q f_T(Z)_q c_q`` with
+``f_T(z) = exp(log z / T) / sum_q exp(log z_q / T)`` and T = 0.38. With ``z = softmax(s)`` of the class scores ``s``,
+``f_T(z) = softmax(s / T)``, so decoding is ``softmax(s / T)`` followed by ``model_out``.
+
+What the two releases do (facts from the authors' code):
+
+- Caffe (``colorization_deploy_v2.prototxt``): ``conv8_313`` -> ``conv8_313_rh``, a Scale layer filled with 2.606
+  (1 / 2.606 = 0.384: the paper's T = 0.38) -> Softmax -> ``class8_ab`` (1x1 conv 313 -> 2, weights set to
+  ``pts_in_hull`` by the demo). ``colorization_train_val_v2.prototxt`` puts the softmax cross-entropy on
+  ``conv8_313`` itself (through a rebalancing layer that scales gradients only): those are the plain class scores.
+- PyTorch (``colorizers/eccv16.py``, weights ``colorization_release_v2-9b330a0b.pth``): ``softmax(model8(x))`` ->
+  ``model_out`` (1x1 conv 313 -> 2, no bias, its weights in the file) -> bilinear x4 -> x110. There is no scale layer
+  and no temperature anywhere in the code. Whether the Caffe-to-PyTorch conversion folded the 2.606 into
+  ``model8.6`` is not documented (the question, richzhang/colorization issue #93, is unanswered), so the release's
+  forward is the annealed mean with T = 0.38 if it was folded, the plain mean (T = 1) if not.
+
+What this project does: the divisor of the class scores is ``annealing_temperature``. For a network built or trained
+here (plain class scores, as the cross-entropy loss trains them) it is 0.38: the paper's decoding. After loading the
+released PyTorch weights it is 1.0, i.e. exactly the authors' released PyTorch inference, whatever the conversion
+did. The build option ``temperature`` (``scgan export --baseline zhang-eccv16 --option temperature=0.38``) fixes it
+for any weights: with the release, 0.38 applies the paper's T to the release's scores (right if the conversion did
+not fold the 2.606 in, doubly annealed if it did).
 
 The 313 bin centres ("pts_in_hull"): the ab grid with step 10 restricted to the in-gamut points; see ``ab_bins``.
 """
@@ -23,13 +40,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._common import gray01_to_lab_l, lab_to_rgb01, load_state_dict_strict
+from ._common import LabColorizer, load_state_dict_strict
 
 NAME = "zhang-eccv16"
 PAPER = "Zhang, Isola, Efros. Colorful Image Colorization. ECCV 2016"
 INPUT_SIZE = 256
 SIZE_MULTIPLE = 8
-TEMPERATURE = 0.38
+TEMPERATURE = 0.38  # the paper's annealed-mean temperature
+RELEASED_FORWARD_TEMPERATURE = 1.0  # the released PyTorch forward: softmax of model8's output as it is
 L_CENTER, L_NORM, AB_NORM = 50.0, 100.0, 110.0
 
 # The in-gamut ab bins, grid step 10, as (a, b_min, b_max): for each a, the b values b_min, b_min+10, ..., b_max are
@@ -86,10 +104,16 @@ def _block(channels: list[int], last_stride: int = 1, dilation: int = 1, norm: b
 
 
 class ECCVGenerator(nn.Module):
-    """The ECCV 2016 network. ``forward(L)``: L* (N, 1, H, W) in [0, 100] -> a*b* (N, 2, H, W) (H, W multiples of 8)."""
+    """The ECCV 2016 network. ``forward(L)``: L* (N, 1, H, W) in [0, 100] -> a*b* (N, 2, H, W) (H, W multiples of 8).
 
-    def __init__(self) -> None:
+    ``temperature``: the decoding temperature, fixed whatever weights are loaded; None (default) leaves the choice to
+    ``load_weights`` (0.38 for weights trained here, 1.0 for the authors' release; module docstring).
+    """
+
+    def __init__(self, temperature: float | None = None) -> None:
         super().__init__()
+        if temperature is not None and not float(temperature) > 0:
+            raise ValueError(f"{NAME}: temperature must be positive, got {temperature}")
         self.model1 = _block([1, 64, 64], last_stride=2)
         self.model2 = _block([64, 128, 128], last_stride=2)
         self.model3 = _block([128, 256, 256, 256], last_stride=2)
@@ -112,7 +136,8 @@ class ECCVGenerator(nn.Module):
             centres = torch.from_numpy(ab_bins() / AB_NORM).float()
             self.model_out.weight.copy_(centres.t().reshape(2, NUM_BINS, 1, 1))
         self.model_out.weight.requires_grad_(False)
-        self.annealing_temperature = TEMPERATURE
+        self.fixed_temperature = None if temperature is None else float(temperature)
+        self.annealing_temperature = TEMPERATURE if temperature is None else float(temperature)
 
     def logits(self, lightness: torch.Tensor) -> torch.Tensor:
         """Class scores over the 313 bins at 1/4 resolution: (N, 313, H/4, W/4) (what the training loss sees)."""
@@ -122,7 +147,8 @@ class ECCVGenerator(nn.Module):
         return self.model8(x)
 
     def decode(self, logits: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
-        """Annealed mean of the bin distribution -> a*b* (N, 2, H, W), bilinear upsampling to ``output_size``."""
+        """Class scores (N, 313, h, w) -> annealed mean ``model_out(softmax(logits / T))`` -> a*b* (N, 2, H, W),
+        bilinearly upsampled to ``output_size``."""
         probabilities = torch.softmax(logits / self.annealing_temperature, dim=1)
         ab = self.model_out(probabilities)
         ab = nn.functional.interpolate(ab, size=output_size, mode="bilinear", align_corners=False)
@@ -132,27 +158,21 @@ class ECCVGenerator(nn.Module):
         return self.decode(self.logits(lightness), tuple(lightness.shape[-2:]))
 
 
-def build() -> ECCVGenerator:
-    return ECCVGenerator()
+def build(temperature: float | None = None) -> ECCVGenerator:
+    return ECCVGenerator(temperature=temperature)
 
 
 def load_weights(model: ECCVGenerator, state_dict, released: bool = True) -> None:
-    """Load weights in the authors' key layout (the same names as this module; strict).
+    """Load weights in the authors' key layout (the same names as this module, ``model_out.weight`` included; strict).
 
-    ``released=True``: the authors' PyTorch release, whose logits include the 1/T annealing factor (module docstring),
-    so the temperature becomes 1. ``released=False``: weights trained with this project (plain logits, T = 0.38).
+    Unless the model was built with a fixed ``temperature``: ``released=True`` (the authors' PyTorch release) sets
+    T = 1.0, which reproduces their released inference exactly; ``released=False`` (trained with this project, plain
+    class scores) sets the paper's T = 0.38. See the module docstring for why.
     """
     load_state_dict_strict(model, state_dict, what=f"{NAME} weights")
-    model.annealing_temperature = 1.0 if released else TEMPERATURE
+    if model.fixed_temperature is None:
+        model.annealing_temperature = RELEASED_FORWARD_TEMPERATURE if released else TEMPERATURE
 
 
-class Colorizer(nn.Module):
+class Colorizer(LabColorizer):
     """Contract wrapper: gray (N, 1, H, W) BT.601 in [0, 1] -> sRGB (N, 3, H, W) in [0, 1] (Lab L of the gray + ab)."""
-
-    def __init__(self, net: ECCVGenerator) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, gray: torch.Tensor) -> torch.Tensor:
-        lightness = gray01_to_lab_l(gray)
-        return lab_to_rgb01(lightness, self.net(lightness))

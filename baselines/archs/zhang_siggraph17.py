@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import gray01_to_lab_l, lab_to_rgb01, load_state_dict_strict
+from ._common import LabColorizer, load_state_dict_strict
 
 NAME = "zhang-siggraph17"
 PAPER = (
@@ -106,13 +106,5 @@ def load_weights(model: SIGGRAPHGenerator, state_dict, released: bool = True) ->
     load_state_dict_strict(model, state_dict, what=f"{NAME} weights")
 
 
-class Colorizer(nn.Module):
+class Colorizer(LabColorizer):
     """Contract wrapper: gray (N, 1, H, W) in [0, 1] -> sRGB (N, 3, H, W) in [0, 1]; automatic mode (no hints)."""
-
-    def __init__(self, net: SIGGRAPHGenerator) -> None:
-        super().__init__()
-        self.net = net
-
-    def forward(self, gray: torch.Tensor) -> torch.Tensor:
-        lightness = gray01_to_lab_l(gray)
-        return lab_to_rgb01(lightness, self.net(lightness))

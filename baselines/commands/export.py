@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 
+from baselines.commands._options import add_option_argument
+
 NAME = "export"
 HELP = "export SCGAN (checkpoint or preset) or a published baseline to an ONNX colorizer"
 DESCRIPTION = (
@@ -12,12 +14,6 @@ DESCRIPTION = (
     "dynamic batch, metadata name/input_size/source/paper), then check ONNX Runtime against PyTorch on random input. "
     "Exactly one of --model, --preset, --baseline."
 )
-
-
-def _option(text: str):
-    from baselines.commands.train_baseline import _option as parse
-
-    return parse(text)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,13 +29,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="S",
         help="with --baseline: export at S x S instead of the paper's size",
     )
-    parser.add_argument(
-        "--option",
-        type=_option,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="with --baseline: build option of the architecture (e.g. ngf=16); repeatable",
+    add_option_argument(
+        parser,
+        "with --baseline: build option of the architecture (e.g. ngf=16; zhang-eccv16: temperature=0.38); repeatable",
     )
     parser.add_argument("--out", required=True, metavar="FILE.onnx", help="output ONNX file (written atomically)")
     parser.add_argument("--quiet", action="store_true", help="print nothing but errors")

@@ -4,21 +4,10 @@ from __future__ import annotations
 
 import argparse
 
+from baselines.commands._options import add_option_argument
+
 NAME = "train-baseline"
 HELP = "train a published baseline (pix2pix, iizuka, zhang-eccv16, ...) on photos; writes a checkpoint"
-
-
-def _option(text: str):
-    import ast
-
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--option {text!r}: expected KEY=VALUE, e.g. ngf=16")
-    key, value = text.split("=", 1)
-    try:
-        parsed = ast.literal_eval(value)
-    except (ValueError, SyntaxError):
-        parsed = value
-    return key.strip(), parsed
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,13 +21,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--size", type=int, default=None, help="training resolution (default: the paper's)")
     parser.add_argument("--max-steps", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument(
-        "--option",
-        type=_option,
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="build option of the architecture (e.g. num_downs=5, ngf=16, widths=(16,32,64,64)); repeatable",
+    add_option_argument(
+        parser, "build option of the architecture (e.g. num_downs=5, ngf=16, widths=(16,32,64,64)); repeatable"
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 

@@ -120,8 +120,8 @@ def run(args: argparse.Namespace) -> int:
     bad: list[dict[str, str]] = []
     written: list[str] = []
     progress = tqdm(total=len(entries), desc="colorizing", unit="img", disable=args.quiet)
-    # No torch.set_grad_enabled(False) here: `run` also runs in-process (tests, notebooks) and that switch would stay
-    # off after it returns; the model forward already runs under no_grad (ScganColorizer.predict).
+    # Autograd is left on: ScganColorizer.predict already runs the model under no_grad, and a process-wide
+    # torch.set_grad_enabled(False) would outlive this call when `run` is used in-process (tests, notebooks).
     for start in range(0, len(entries), args.batch_size):
         batch_entries, images = [], []
         for entry in entries[start : start + args.batch_size]:
