@@ -57,3 +57,14 @@ def u2netp_path(shared_dir) -> Path:
     if not path.is_file():
         pytest.skip(f"U2-Net-p model not found at {path}")
     return path
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op torch thread for the test: tiny shapes gain nothing from two, and on a busy shared 2-core CPU the
+    threads spin (a tiny double backward then takes seconds). Use with ``pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -124,13 +124,18 @@ def class_rebalanced_cross_entropy(
 ) -> torch.Tensor:
     """Zhang et al.'s loss: ``-mean_pixels w[q*] sum_q Z_q log softmax(logits)_q``.
 
-    logits: (N, Q, h, w) class scores; ab_target: (N, 2, H, W) ground-truth a*b* (resized to (h, w) by area
-    averaging when larger, as the network predicts at 1/4 resolution); weights: (Q,) from ``rebalancing_weights``.
+    logits: (N, Q, h, w) class scores; ab_target: (N, 2, H, W) ground-truth a*b*, H and W the same integer multiple
+    of h and w (the network predicts at 1/4 resolution): then subsampled to (h, w) by taking every stride-th pixel, as
+    the authors' training net does (``data_ab_ss``, a 1x1 convolution of stride 4), which keeps real colours where
+    averaging would desaturate edges; weights: (Q,) from ``rebalancing_weights``.
     """
     if logits.ndim != 4:
         raise ValueError(f"logits must be (N, Q, h, w), got {tuple(logits.shape)}")
-    if tuple(ab_target.shape[-2:]) != tuple(logits.shape[-2:]):
-        ab_target = F.interpolate(ab_target, size=tuple(logits.shape[-2:]), mode="area")
+    (h, w), (height, width) = logits.shape[-2:], ab_target.shape[-2:]
+    stride = height // h
+    if stride < 1 or (height, width) != (stride * h, stride * w):
+        raise ValueError(f"ab_target {(height, width)} is not an integer multiple of the logits' size {(h, w)}")
+    ab_target = ab_target[:, :, ::stride, ::stride]
     ab_target = ab_target.to(logits.dtype)
     encoded = soft_encode(ab_target, centres)
     pixel_weight = weights.to(logits)[encoded.argmax(dim=1)]  # (N, h, w): weight of the nearest bin

@@ -58,7 +58,8 @@ class Colorizer(Protocol):
 
     ``name``: shown in reports. ``input_size``: the square size the model runs at (``None``: any size, no resize).
     ``colorize_at_size(gray01)``: gray ``(N, 1, S, S)`` float32 BT.601 luma in ``[0, 1]`` -> RGB ``(N, 3, S, S)``
-    float32 in ``[0, 1]``.
+    float32 in ``[0, 1]``. Optional, for :func:`colorize_with_saliency`: ``predict(gray01) -> (rgb01, saliency01 (N, 1,
+    S, S) in [0, 1] or None)`` (``ScganColorizer`` and the baselines' ONNX colorizer have it).
     """
 
     name: str

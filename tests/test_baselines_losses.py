@@ -83,6 +83,29 @@ def test_prior_and_rebalancing_weights():
         losses.rebalancing_weights(torch.ones(10))
 
 
+def test_class_rebalanced_cross_entropy_value():
+    """Eq. 2 of Zhang et al. computed pixel by pixel: -w[q*] sum_q Z_q log P_q, Z the 5-neighbour Gaussian soft
+    encoding of the ground truth subsampled with stride 4 (the authors' training net), averaged over pixels."""
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 313, 2, 3, generator=generator)
+    ab_full = torch.randn(1, 2, 8, 12, generator=generator) * 40
+    weights = torch.rand(313, generator=generator) + 0.5
+    loss = losses.class_rebalanced_cross_entropy(logits, ab_full, weights)
+    centres = losses.bin_centres(torch.float64)
+    total = 0.0
+    for i in range(2):
+        for j in range(3):
+            distances = torch.linalg.norm(centres - ab_full[0, :, 4 * i, 4 * j].double(), dim=1)
+            nearest = distances.argsort()[:5]
+            z = torch.exp(-distances[nearest] ** 2 / (2 * 5.0**2))
+            z = z / z.sum()
+            log_p = torch.log_softmax(logits[0, :, i, j].double(), dim=0)[nearest]
+            total += float(weights[nearest[0]] * -(z * log_p).sum())
+    assert loss.item() == pytest.approx(total / 6, rel=1e-5)
+    with pytest.raises(ValueError, match="not an integer multiple"):
+        losses.class_rebalanced_cross_entropy(logits, ab_full[..., :10], weights)
+
+
 class TinyZhang(nn.Module):
     """A small stand-in with the ECCV 2016 training interface (``logits(L)`` at 1/4 resolution)."""
 

@@ -10,13 +10,7 @@ from scgan.errors import InputError
 from scgan.model import build_generator
 from scgan.pretrain import PretrainConfig, distillation_loss, load_result_info, pretrain_global
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_distillation_loss_zero_when_equal_and_positive_otherwise():

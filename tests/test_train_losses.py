@@ -20,14 +20,7 @@ from scgan.losses import (
 )
 from scgan.perceptual import build_perceptual_loss, load_vgg16_conv3_3
 
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """One intra-op thread: on a busy shared CPU two threads spin and a tiny double backward takes seconds."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

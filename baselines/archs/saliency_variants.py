@@ -12,8 +12,8 @@ input (before their skip concatenation) are each brought to 128 channels at 1/2 
 full resolution, a 3x3 conv to 1 channel and a sigmoid.
 
 - ``pix2pix-sal``: pix2pix's U-Net (4x4 stride-2 convs, BN, LeakyReLU(0.2) down; transposed 4x4 convs, BN, ReLU up,
-  dropout 0.5 in the three innermost decoder levels, tanh out) written flat (``down.<i>``, ``up.<i>``) so the head
-  can read the decoder levels; 8 levels at 256 (``num_downs``), ngf 64.
+  dropout 0.5 in the ``num_downs - 5`` decoder levels after the innermost (three at 8 levels), tanh out) written flat
+  (``down.<i>``, ``up.<i>``) so the head can read the decoder levels; 8 levels at 256 (``num_downs``), ngf 64.
 - ``uresnet-sal``: a U-Net whose every level is a residual block (two 3x3 conv + BN with an identity shortcut,
   ResNet "basic block") after a stride-2 3x3 conv down / nearest-upsample 3x3 conv up; 5 levels (1/32), widths
   64-128-256-512-512, tanh out.
@@ -91,7 +91,7 @@ class Pix2PixSal(nn.Module):
             cin = widths[-1] if j == 0 else 2 * widths[level + 1]
             cout = widths[level]
             layers = [nn.ReLU(True), nn.ConvTranspose2d(cin, cout, 4, 2, 1, bias=False), nn.BatchNorm2d(cout)]
-            if use_dropout and 1 <= j <= 3 and level >= 3:
+            if use_dropout and 1 <= j <= num_downs - 5:  # as the authors: the num_downs - 5 levels after the innermost
                 layers.append(nn.Dropout(0.5))
             self.up.append(nn.Sequential(*layers))
         self.final = nn.Sequential(nn.ReLU(True), nn.ConvTranspose2d(2 * widths[0], 3, 4, 2, 1), nn.Tanh())
