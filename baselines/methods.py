@@ -77,10 +77,15 @@ def _load_scgan(checkpoint: str, device: str, batch_size: int):
 
     if not Path(checkpoint).is_file():
         raise FileNotFoundError(f"scgan: checkpoint not found: {checkpoint}")
+    import scgan.checkpoint
+    import scgan.config
     import scgan.export
+    import scgan.model
 
     sha = file_sha256(checkpoint)
-    path = _cached_path("scgan", sha, _code_fingerprint(scgan.export))
+    # The graph comes from the generator's definition as much as from the exporter: both key the cache.
+    fingerprint = _code_fingerprint(scgan.export, scgan.model, scgan.config, scgan.checkpoint)
+    path = _cached_path("scgan", sha, fingerprint)
     if not path.is_file():
         scgan.export.export_generator(checkpoint, path)
     return OnnxColorizer(path, device=device, batch_size=batch_size, name="scgan", sha256=sha)

@@ -104,6 +104,8 @@ def load_methods(specs: list, device: str, protocol: Protocol, batch_size: int =
             identity = {
                 "name": name, "sha256": sha, "raw": protocol.raw, "input_size": getattr(method, "input_size", None),
                 "quantization": protocol.output_quantization,
+                # The exported graph's own hash: a change in export code (same weights) must not serve stale outputs.
+                "model_sha256": getattr(method, "model_sha256", None),
             }
             digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
             cache_key = f"{_slug(name)}-{digest}"

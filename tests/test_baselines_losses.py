@@ -97,7 +97,7 @@ def test_class_rebalanced_cross_entropy_value():
         for j in range(3):
             distances = torch.linalg.norm(centres - ab_full[0, :, 4 * i, 4 * j].double(), dim=1)
             nearest = distances.argsort()[:5]
-            z = torch.exp(-distances[nearest] ** 2 / (2 * 5.0**2))
+            z = torch.exp(-(distances[nearest] ** 2) / (2 * 5.0**2))
             z = z / z.sum()
             log_p = torch.log_softmax(logits[0, :, i, j].double(), dim=0)[nearest]
             total += float(weights[nearest[0]] * -(z * log_p).sum())
