@@ -172,6 +172,21 @@ def test_export_command_baseline(tmp_path, capsys):
     assert info.name == "uresnet-sal" and info.input_size == 32 and "random initialisation" in info.source
 
 
+def test_option_parsing_and_the_eccv16_temperature_option():
+    import argparse
+
+    from baselines.commands._options import parse_option
+    from baselines.export import build_baseline
+
+    assert parse_option("temperature=0.38") == ("temperature", 0.38)
+    assert parse_option("widths=(8, 16)") == ("widths", (8, 16))
+    assert parse_option("name=abc") == ("name", "abc")
+    with pytest.raises(argparse.ArgumentTypeError, match="expected KEY=VALUE"):
+        parse_option("temperature")
+    module, source, sha = build_baseline("zhang-eccv16", temperature=0.5)
+    assert module.net.annealing_temperature == 0.5 and sha is None and "random initialisation" in source
+
+
 def test_export_command_errors(tmp_path, capsys):
     assert scgan_main(["export", "--baseline", "nope", "--out", str(tmp_path / "x.onnx")]) == 2
     assert "unknown baseline 'nope'" in capsys.readouterr().err
