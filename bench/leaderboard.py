@@ -629,14 +629,6 @@ def device_description(device: str) -> dict:
     return info
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 # ------------------------------------------------------------------------------------------------------------ runner
 @dataclass
 class LeaderboardConfig:
