@@ -47,91 +47,76 @@ class Architecture:
     notes: str = ""
 
 
+def _from_module(module, weights: str, notes: str, **fields) -> Architecture:
+    """The entry of an architecture module that defines NAME, PAPER, INPUT_SIZE, build, load_weights and Colorizer."""
+    return Architecture(
+        name=module.NAME,
+        paper=module.PAPER,
+        input_size=module.INPUT_SIZE,
+        weights=weights,
+        build=module.build,
+        load_weights=module.load_weights,
+        colorizer=module.Colorizer,
+        notes=notes,
+        **fields,
+    )
+
+
 def _architectures() -> dict[str, Architecture]:
     from .archs import iizuka, pix2pix, saliency_variants, zhang_eccv16, zhang_siggraph17
 
-    def no_release(net, state_dict, released=True):
-        from .archs._common import load_state_dict_strict
-
-        load_state_dict_strict(net, state_dict, what=f"{type(net).__name__} weights")
-
-    return {
-        zhang_eccv16.NAME: Architecture(
-            name=zhang_eccv16.NAME,
-            paper=zhang_eccv16.PAPER,
-            input_size=zhang_eccv16.INPUT_SIZE,
-            weights="loaded",
-            build=zhang_eccv16.build,
-            load_weights=zhang_eccv16.load_weights,
-            colorizer=zhang_eccv16.Colorizer,
-            test_size=32,
-            notes=(
-                "colorization_release_v2-9b330a0b.pth; 313-bin annealed mean, T=0.38 when trained here, the "
-                "release's own forward (T=1 on its scores) for its weights; --option temperature=T fixes it"
-            ),
-        ),
-        zhang_siggraph17.NAME: Architecture(
-            name=zhang_siggraph17.NAME,
-            paper=zhang_siggraph17.PAPER,
-            input_size=zhang_siggraph17.INPUT_SIZE,
-            weights="loaded",
-            build=zhang_siggraph17.build,
-            load_weights=zhang_siggraph17.load_weights,
-            colorizer=zhang_siggraph17.Colorizer,
-            test_size=32,
-            notes="siggraph17-df00044c.pth; automatic mode (no hints)",
-        ),
-        iizuka.NAME: Architecture(
-            name=iizuka.NAME,
-            paper=iizuka.PAPER,
-            input_size=iizuka.INPUT_SIZE,
+    def saliency_variant(name: str, build, notes: str, test_options: dict) -> Architecture:
+        return Architecture(
+            name=name,
+            paper=saliency_variants.PAPER,
+            input_size=saliency_variants.INPUT_SIZE,
             weights="trained here",
-            build=iizuka.build,
-            load_weights=iizuka.load_weights,
-            colorizer=iizuka.Colorizer,
+            build=build,
+            load_weights=saliency_variants.load_weights,
+            colorizer=saliency_variants.Colorizer,
+            has_saliency=True,
+            test_options=test_options,
+            test_size=32,
+            notes=notes,
+        )
+
+    entries = [
+        _from_module(
+            zhang_eccv16,
+            "loaded",
+            "colorization_release_v2-9b330a0b.pth; 313-bin annealed mean, T=0.38 when trained here, the release's own "
+            "forward (T=1 on its scores) for its weights; --option temperature=T fixes it",
+            test_size=32,
+        ),
+        _from_module(zhang_siggraph17, "loaded", "siggraph17-df00044c.pth; automatic mode (no hints)", test_size=32),
+        _from_module(
+            iizuka,
+            "trained here",
+            "authors released Torch7 weights only; this project's layout",
             test_options={"global_size": 32, "num_classes": 10},
             test_size=32,
-            notes="authors released Torch7 weights only; this project's layout",
         ),
-        pix2pix.NAME: Architecture(
-            name=pix2pix.NAME,
-            paper=pix2pix.PAPER,
-            input_size=pix2pix.INPUT_SIZE,
-            weights="trained here",
-            build=pix2pix.build,
-            load_weights=pix2pix.load_weights,
-            colorizer=pix2pix.Colorizer,
+        _from_module(
+            pix2pix,
+            "trained here",
+            "unet_256 in the authors' key layout; no colorization weights released",
             test_options={"num_downs": 5, "ngf": 8},
             test_size=32,
-            notes="unet_256 in the authors' key layout; no colorization weights released",
         ),
-        saliency_variants.PIX2PIX_SAL: Architecture(
-            name=saliency_variants.PIX2PIX_SAL,
-            paper=saliency_variants.PAPER,
-            input_size=saliency_variants.INPUT_SIZE,
-            weights="trained here",
-            build=saliency_variants.build_pix2pix_sal,
-            load_weights=no_release,
-            colorizer=saliency_variants.Colorizer,
-            has_saliency=True,
-            test_options={"num_downs": 5, "ngf": 8},
-            test_size=32,
-            notes="pix2pix U-Net + SCGAN saliency head",
+        saliency_variant(
+            saliency_variants.PIX2PIX_SAL,
+            saliency_variants.build_pix2pix_sal,
+            "pix2pix U-Net + SCGAN saliency head",
+            {"num_downs": 5, "ngf": 8},
         ),
-        saliency_variants.URESNET_SAL: Architecture(
-            name=saliency_variants.URESNET_SAL,
-            paper=saliency_variants.PAPER,
-            input_size=saliency_variants.INPUT_SIZE,
-            weights="trained here",
-            build=saliency_variants.build_uresnet_sal,
-            load_weights=no_release,
-            colorizer=saliency_variants.Colorizer,
-            has_saliency=True,
-            test_options={"widths": (8, 8, 16, 16)},
-            test_size=32,
-            notes="residual U-Net + SCGAN saliency head",
+        saliency_variant(
+            saliency_variants.URESNET_SAL,
+            saliency_variants.build_uresnet_sal,
+            "residual U-Net + SCGAN saliency head",
+            {"widths": (8, 8, 16, 16)},
         ),
-    }
+    ]
+    return {entry.name: entry for entry in entries}
 
 
 ANCHORS = {

@@ -9,12 +9,13 @@ so that a CPU run prints nothing.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from scgan.checkpoint import file_sha256  # re-exported: the one file hash of the project (weights, ONNX files)
 
 from .contract import INPUT_NAME, OUTPUT_NAME, SALIENCY_NAME, validate_colorizer
 
@@ -22,15 +23,6 @@ CUDA_PROVIDER = "CUDAExecutionProvider"
 CPU_PROVIDER = "CPUExecutionProvider"
 # ORT severities: 0 verbose, 1 info, 2 warning, 3 error, 4 fatal. 3 keeps the provider-probing warnings away.
 _ORT_LOG_SEVERITY = 3
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    """Hex sha256 of a file (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def gpu_usable() -> bool:

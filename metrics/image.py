@@ -43,6 +43,11 @@ def _one_intra_op_thread():
     Per-image metric ops are too small for intra-op threading: on a machine shared with other processes, OpenMP
     threads spin at every op boundary and were measured 10-70x slower than one thread. Parallelism comes from
     ``_map_images`` spreading images over worker threads instead.
+
+    Side effect (torch's thread setting is process-wide): while a metric call runs, the calling thread computes with
+    one intra-op thread, and a thread that makes its *first* torch call during that time starts with one intra-op
+    thread (torch reads the setting once per thread). Threads already running keep their own setting; the caller's
+    setting is restored when the last concurrent metric call returns.
     """
     with _THREADS_LOCK:
         if _THREADS_STATE["users"] == 0:
@@ -182,7 +187,8 @@ class _SsimWorkspace:
     Why: torch's CPU allocator hands blocks of a few MB back to the OS when they are freed, so fresh temporaries are
     page-faulted in again for every image: measured 1-3 ms of system time per 256x256 image, more than the arithmetic
     itself. ``planes`` (4, N, H, W, C) holds x, y, x*y, (x-y)^2; ``stack`` (N, H, W, 4C) their channels-last
-    interleaving (the filter input); ``maps`` (4, N, h, w, C) the four filtered maps; ``scratch`` two (N, h, w, C).
+    interleaving (the filter input); ``maps`` (4, N, h, w, C) the four filtered maps, in the memory of ``planes``
+    (no longer needed once the stack is built: a smaller footprint stays in cache); ``scratch`` two (N, h, w, C).
     """
 
     def __init__(self, key: tuple):
@@ -191,9 +197,9 @@ class _SsimWorkspace:
         self.key = key
         self.planes = torch.empty(4, n, height, width, c, dtype=dtype, device=device)
         self.stack = torch.empty(n, height, width, 4 * c, dtype=dtype, device=device)
-        self.maps = torch.empty(4, n, h, w, c, dtype=dtype, device=device)
+        self.maps = self.planes.view(-1)[: 4 * n * h * w * c].view(4, n, h, w, c)
         self.scratch = torch.empty(2, n, h, w, c, dtype=dtype, device=device)
-        self.nbytes = sum(t.numel() * t.element_size() for t in (self.planes, self.stack, self.maps, self.scratch))
+        self.nbytes = sum(t.numel() * t.element_size() for t in (self.planes, self.stack, self.scratch))
 
 
 # Free workspaces kept for reuse (most recent last), at most this many bytes in all: one per worker thread for the
@@ -330,7 +336,10 @@ def ssim(
     """
     pred, target = check_pair(pred, target)
     _check_ssim_size(pred, 11, "ssim")
-    dtype = {"float32": torch.float32, "float64": torch.float64}[precision]
+    dtypes = {"float32": torch.float32, "float64": torch.float64}
+    if precision not in dtypes:
+        raise ValueError(f"ssim: precision must be 'float32' or 'float64', got {precision!r}")
+    dtype = dtypes[precision]
 
     def one(i: int) -> torch.Tensor:
         a = _integer_values(pred[i : i + 1], quantize)
@@ -555,6 +564,8 @@ def auc_ab(pred, target, max_threshold: float = AUC_MAX_THRESHOLD) -> torch.Tens
     per-image value is ``mean(max(1 - e / T, 0))``. pred, target: (N, 3, H, W) sRGB, float [0, 1] as given or uint8,
     converted to Lab in float64.
     """
+    if not max_threshold > 0:
+        raise ValueError(f"auc_ab: max_threshold must be positive, got {max_threshold!r}")
     pred, target = check_pair(pred, target)
 
     def per_pixel(p: torch.Tensor, t: torch.Tensor) -> torch.Tensor:

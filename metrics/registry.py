@@ -318,11 +318,12 @@ def classifier_for(classifier=None, backend: str = "onnxruntime", device: str = 
 
 
 class _ClassifierOutputs:
-    """Remembers the classifier outputs of the last few image batches, so that top1, top5, top1_agree and fid_effl0
-    fed the same tensor run the network once. Keyed on the tensor object itself and its version counter (any in-place
-    change invalidates the entry); a reference is held, so the identity cannot be reused by another tensor."""
+    """Remembers the classifier outputs of the last two image tensors (a batch's pred and target), so that top1,
+    top5, top1_agree and fid_effl0 fed the same tensor run the network once. Keyed on the tensor object itself and its
+    version counter (any in-place change invalidates the entry); a reference is held, so the identity cannot be reused
+    by another tensor. Two entries are all one suite update needs, and they bound the memory held after it."""
 
-    def __init__(self, size: int = 4):
+    def __init__(self, size: int = 2):
         self.size = size
         self.entries: list[tuple[object, torch.Tensor, int, torch.Tensor, torch.Tensor | None]] = []
 

@@ -339,6 +339,11 @@ def test_registry_errors():
         metrics.create_metric("psnr").compute()
     with pytest.raises(ValueError, match="variant"):
         metrics.create_metric("delta_cf", variant="nope")
+    images = torch.rand(1, 3, 16, 16)
+    with pytest.raises(ValueError, match="ssim: precision must be 'float32' or 'float64', got 'float16'"):
+        metrics.create_metric("ssim", precision="float16").update(images, images)
+    with pytest.raises(ValueError, match="auc_ab: max_threshold must be positive"):
+        MF.auc_ab(images, images, max_threshold=0.0)
 
 
 # ------------------------------------------------------------------------------------------- registry and streaming
@@ -452,3 +457,76 @@ def test_row_bands_give_the_same_values(monkeypatch, photo_pairs):
     for name in names:
         assert float(getattr(MF, name)(p, t)[0]) == pytest.approx(whole[name], abs=1e-12), name
     assert abs(whole["ssim"] - ref_ssim(gt, pred)) <= 1e-5
+
+
+def test_psnr_mse_is_exact_for_large_error_sums():
+    """The 8-bit MSE sums squares exactly (a float32 accumulation would be off by ~1e-7 relative here)."""
+    rng = np.random.default_rng(12)
+    gt = rng.integers(0, 256, (2, 3, 300, 400), dtype=np.uint8)
+    pred = (255 - gt).astype(np.uint8)
+    pred[1, :, ::3] = gt[1, :, ::3]
+    squares = (pred.astype(np.int64) - gt.astype(np.int64)) ** 2
+    exact_mse = squares.reshape(2, -1).sum(axis=1) / float(squares[0].size)  # integer sums: exact
+    expected = 10 * np.log10(255.0**2 / exact_mse)
+    np.testing.assert_allclose(MF.psnr(torch.from_numpy(pred), torch.from_numpy(gt)).numpy(), expected, rtol=0,
+                               atol=1e-12)
+    assert abs(float(MF.psnr(torch.from_numpy(pred[:1]), torch.from_numpy(gt[:1]))[0]) -
+               ref_psnr(gt[0].transpose(1, 2, 0), pred[0].transpose(1, 2, 0))) <= 1e-12
+
+
+def test_ssim_workspaces_are_reused_and_bounded(monkeypatch):
+    import metrics.image
+
+    monkeypatch.setattr(metrics.image, "_FREE_WORKSPACES", [])
+    rng = np.random.default_rng(13)
+    a, b, c, d = (torch.from_numpy(rng.integers(0, 256, (1, 3, 20, 24), dtype=np.uint8)) for _ in range(4))
+    first = MF.ssim(a, b)
+    (workspace,) = metrics.image._FREE_WORKSPACES
+    MF.ssim(c, d)  # the same buffers, now holding another image's maps
+    assert metrics.image._FREE_WORKSPACES == [workspace]
+    assert torch.equal(MF.ssim(a, b), first)
+    assert abs(float(first[0]) - ref_ssim(b[0].permute(1, 2, 0).numpy(), a[0].permute(1, 2, 0).numpy())) <= 1e-5
+    # A new size evicts the oldest free workspace once the byte budget is exceeded.
+    monkeypatch.setattr(metrics.image, "MAX_FREE_WORKSPACE_BYTES", workspace.nbytes)
+    MF.ssim(a[:, :, :15], b[:, :, :15])
+    (kept,) = metrics.image._FREE_WORKSPACES
+    assert kept is not workspace and kept.key[2:4] == (15, 24)
+
+
+def test_metric_thread_setting_stays_out_of_running_threads(monkeypatch):
+    """A metric call computes with one intra-op thread; another thread that already ran torch keeps its count."""
+    import threading
+
+    import metrics.image
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    seen = {}
+    initialised, probe, probed = threading.Event(), threading.Event(), threading.Event()
+
+    def other_thread():
+        torch.get_num_threads()  # torch reads the process setting once per thread, here
+        initialised.set()
+        probe.wait(10)
+        seen["other"] = torch.get_num_threads()
+        probed.set()
+
+    real_mse = metrics.image._mse_8bit
+
+    def probing_mse(*args):
+        seen["caller"] = torch.get_num_threads()
+        probe.set()
+        probed.wait(10)
+        return real_mse(*args)
+
+    monkeypatch.setattr(metrics.image, "_mse_8bit", probing_mse)
+    thread = threading.Thread(target=other_thread)
+    try:
+        thread.start()
+        initialised.wait(10)
+        MF.psnr(torch.zeros(1, 3, 8, 8), torch.ones(1, 3, 8, 8))
+        thread.join(10)
+        assert seen == {"caller": 1, "other": 2}
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)

@@ -24,6 +24,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ._common import load_state_dict_strict
+
 PIX2PIX_SAL = "pix2pix-sal"
 URESNET_SAL = "uresnet-sal"
 PAPER = (
@@ -194,6 +196,11 @@ def build_pix2pix_sal(num_downs: int = 8, ngf: int = 64) -> Pix2PixSal:
 
 def build_uresnet_sal(widths: tuple[int, ...] = (64, 128, 256, 512, 512)) -> UResNetSal:
     return UResNetSal(widths=widths)
+
+
+def load_weights(model: nn.Module, state_dict, released: bool = True) -> None:
+    """Load weights in this project's layout (strict); no weights were ever released for these variants."""
+    load_state_dict_strict(model, state_dict, what=f"{type(model).__name__} weights")
 
 
 class Colorizer(nn.Module):

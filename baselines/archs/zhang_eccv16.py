@@ -52,7 +52,8 @@ L_CENTER, L_NORM, AB_NORM = 50.0, 100.0, 110.0
 
 # The in-gamut ab bins, grid step 10, as (a, b_min, b_max): for each a, the b values b_min, b_min+10, ..., b_max are
 # bins. This is the content of the authors' `resources/pts_in_hull.npy` (313 points, a-major order, b ascending), as
-# tabulated in public re-implementations; it cannot be re-derived exactly offline: the bins an 8-bit sRGB colour
+# tabulated in public re-implementations (cross-checked row by row against an independent tabulation); it cannot
+# be re-derived exactly offline (the tests check the properties it must have): the bins an 8-bit sRGB colour
 # quantises to (nearest grid point) number 261, the grid points inside the convex hull of the sRGB ab gamut 233. The
 # authors' set is wider (it covers the gamut at every L, with margin), which is why it is written down here as data.
 _AB_BIN_ROWS = (
