@@ -1,14 +1,24 @@
 """Train a published baseline from photos when no weights are at hand ("trained here" in the registry).
 
-A plain supervised loop around ``baselines.losses``: the network sees the BT.601 gray of each photo and learns its
-colours with its paper's objective (Zhang et al.: class-rebalanced cross-entropy with the prior measured on the
-training photos first; Iizuka et al.: MSE + 1/300 classification when labels are given; pix2pix and the saliency
-variants: 100 L1 + conditional GAN with the 70x70 PatchGAN). The saliency variants' attention loss needs saliency
-ground truth and is SCGAN's trainer's job; here they learn colour only.
+Two engines:
 
-The checkpoint (atomic ``torch.save``) holds the state dict under ``generator`` plus ``baseline``, ``build_options``,
-``size``, ``step``, ``epoch``, the training settings and, for Zhang et al., ``ab_prior``; ``scgan export --baseline
-NAME --weights CKPT`` and ``load_method("NAME:CKPT")`` read it (build options included).
+- The saliency-guided variants of the SCGAN paper's Table III (``pix2pix-sal``, ``uresnet-sal``) train with SCGAN's
+  own trainer and full recipe (:func:`train_with_scgan_trainer`): stage 1 L1 + attention loss against saliency ground
+  truth, stage 2 adds WGAN-GP on both critics (``D_c``, ``D_a``) and the perceptual loss; the baseline network is
+  injected into ``scgan.train.train`` (``scgan/`` does not import ``baselines/``), the preset gives the image size and
+  the critics. The run folder's ``checkpoint.pt`` is an SCGAN trainer checkpoint (format ``scgan-bench/checkpoint/1``)
+  whose ``generator_spec`` is ``{"kind": "baseline", "name": NAME, "options": {build options}}``; resume with the
+  same command and ``--resume``.
+- The others (and, from Python, the saliency variants on colour alone) use a plain supervised loop around
+  ``baselines.losses`` (:func:`train_baseline`): the network sees the BT.601 gray of each photo and learns its colours
+  with its paper's objective (Zhang et al.: class-rebalanced cross-entropy with the prior measured on the training
+  photos first; Iizuka et al.: MSE + 1/300 classification when labels are given; pix2pix: 100 L1 + conditional GAN with
+  the 70x70 PatchGAN). Its checkpoint (atomic ``torch.save``) holds the state dict under ``generator`` plus
+  ``baseline``, ``build_options``, ``size``, ``step``, ``epoch``, the training settings and, for Zhang et al.,
+  ``ab_prior``.
+
+``scgan export --baseline NAME --weights CKPT`` and ``load_method("NAME:CKPT")`` read both kinds of checkpoint (build
+options included, :func:`read_build_options`).
 """
 
 from __future__ import annotations
@@ -17,11 +27,16 @@ import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
 CHECKPOINT_FORMAT = "scgan-bench/baseline/1"
+#: Format tag of the SCGAN trainer's checkpoints (``scgan.checkpoint.CHECKPOINT_FORMAT``; repeated here so reading
+#: build options does not import the model code).
+SCGAN_CHECKPOINT_FORMAT = "scgan-bench/checkpoint/1"
+SPEC_KIND = "baseline"
 
 
 @dataclass
@@ -149,11 +164,85 @@ def train_baseline(config: BaselineTrainConfig, progress: bool = True) -> dict:
     return {"checkpoint": out, "losses": history, "steps": step}
 
 
+def _as_build_options(options: dict) -> dict:
+    """Lists come back from tuples after a round trip through a checkpoint or JSON; the builders take tuples."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in dict(options).items()}
+
+
+def _scgan_generator_spec(data: Any) -> dict | None:
+    """The baseline ``generator_spec`` of an SCGAN trainer checkpoint (None for anything else)."""
+    if isinstance(data, dict) and data.get("format") == SCGAN_CHECKPOINT_FORMAT:
+        spec = data.get("generator_spec")
+        if isinstance(spec, dict) and spec.get("kind") == SPEC_KIND:
+            return spec
+    return None
+
+
 def read_build_options(path: str | os.PathLike) -> dict:
-    """The build options stored in a baseline checkpoint written by ``train_baseline`` ({} for other files)."""
+    """The build options stored in a checkpoint trained here ({} for other files): ``build_options`` of a
+    ``train_baseline`` checkpoint, or the ``generator_spec`` options of an SCGAN trainer run on a baseline."""
     data = torch.load(str(path), map_location="cpu", weights_only=True)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
-        options = dict(data.get("build_options") or {})
-        # lists come back from tuples after a round trip through the checkpoint; the builders take tuples
-        return {k: tuple(v) if isinstance(v, list) else v for k, v in options.items()}
-    return {}
+        return _as_build_options(data.get("build_options") or {})
+    spec = _scgan_generator_spec(data)
+    return _as_build_options(spec.get("options") or {}) if spec else {}
+
+
+def trained_size(path: str | os.PathLike) -> int | None:
+    """The training resolution recorded in a checkpoint trained here (None for other files): ``size`` of a
+    ``train_baseline`` checkpoint, the preset's ``image_size`` of an SCGAN trainer run on a baseline."""
+    data = torch.load(str(path), map_location="cpu", weights_only=True)
+    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT and data.get("size"):
+        return int(data["size"])
+    if _scgan_generator_spec(data) is not None:
+        return int(data["config"]["image_size"])
+    return None
+
+
+# ------------------------------------------------------------------------------------ with SCGAN's trainer
+def generator_spec(name: str, options: dict | None = None) -> dict:
+    """What an SCGAN trainer checkpoint records for the baseline ``name`` built with ``options``."""
+    return {"kind": SPEC_KIND, "name": name, "options": dict(options or {})}
+
+
+def train_with_scgan_trainer(name: str, config, options: dict | None = None, resume: bool = False,
+                             progress: bool = True):
+    """Train the saliency variant ``name`` (``pix2pix-sal``, ``uresnet-sal``) with SCGAN's trainer and full recipe.
+
+    ``config``: a ``scgan.train.TrainConfig`` (data, saliency maps, preset, schedule, ablations; ``global_init`` must be
+    ``""`` or ``"none"``: these networks have no global feature network); ``options``: the architecture's build options
+    (e.g. ``{"num_downs": 5, "ngf": 8}``), recorded in the checkpoint. The network is built with ``torch.manual_seed
+    (config.seed)`` and must produce the preset's image size. With ``resume`` the run in ``config.out`` continues: the
+    network is rebuilt from the options its checkpoint records (``options``, when given, must equal them).
+    Returns ``scgan.train.TrainResult``; the checkpoint is ``config.out/checkpoint.pt``.
+    """
+    from scgan.errors import InputError
+    from scgan.train import CHECKPOINT_NAME, normalise_generator_spec, train
+
+    from .registry import get_architecture
+
+    arch = get_architecture(name)
+    if not arch.has_saliency:
+        raise InputError(
+            f"{name} has no saliency head: SCGAN's trainer (attention loss, D_a) applies to the saliency variants "
+            "pix2pix-sal and uresnet-sal; train it with `scgan train-baseline` on colour alone"
+        )
+    if resume:
+        path = Path(config.out) / CHECKPOINT_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint in {config.out} (expected {path})")
+        spec = _scgan_generator_spec(torch.load(str(path), map_location="cpu", weights_only=True))
+        if spec is None or spec.get("name") != name:
+            trained = f"baseline {spec['name']}" if spec else "no baseline (an SCGAN run or another file)"
+            raise InputError(f"--resume: {path} trained {trained}, not {name}")
+        stored = spec.get("options") or {}
+        if options and normalise_generator_spec(generator_spec(name, options)) != normalise_generator_spec(spec):
+            raise InputError(f"--resume: --option {options} differ from the run's build options {stored}")
+        options = stored
+    options = _as_build_options(options or {})
+    torch.manual_seed(config.seed)  # the same initial weights on every rank and in every repetition
+    try:
+        net = arch.build(**options)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: bad --option build options {options}: {exc}") from exc
+    return train(config, resume=resume, progress=progress, generator=net, generator_spec=generator_spec(name, options))

@@ -184,18 +184,20 @@ _WINDOW_SIZES = {"gaussian11": 11, "uniform7": 7}
 class _SsimWorkspace:
     """The buffers of one SSIM band shape, reused from image to image.
 
-    Why: torch's CPU allocator hands blocks of a few MB back to the OS when they are freed, so fresh temporaries are
-    page-faulted in again for every image: measured 1-3 ms of system time per 256x256 image, more than the arithmetic
-    itself. ``planes`` (4, N, H, W, C) holds x, y, x*y, (x-y)^2; ``stack`` (N, H, W, 4C) their channels-last
-    interleaving (the filter input); ``maps`` (4, N, h, w, C) the four filtered maps, in the memory of ``planes``
-    (no longer needed once the stack is built: a smaller footprint stays in cache); ``scratch`` two (N, h, w, C).
+    Why: the C allocator under torch (glibc malloc) hands freed blocks of a few MB back to the OS, so fresh
+    temporaries are page-faulted in again for every image: measured 1-3 ms of system time per 256x256 image, more than
+    the arithmetic itself.
+
+    ``planes`` (4, N, C, H, W) holds x, y, x*y, (x-y)^2; ``stack`` (N, H, W, 4C) their channels-last interleaving (the
+    filter input); ``maps`` (4, N, h, w, C) the four filtered maps, in the memory of ``planes`` (no longer needed once
+    the stack is built: a smaller footprint stays in cache); ``scratch`` two (N, h, w, C).
     """
 
     def __init__(self, key: tuple):
         n, c, height, width, win, dtype, device = key
         h, w = height - win + 1, width - win + 1
         self.key = key
-        self.planes = torch.empty(4, n, height, width, c, dtype=dtype, device=device)
+        self.planes = torch.empty(4, n, c, height, width, dtype=dtype, device=device)
         self.stack = torch.empty(n, height, width, 4 * c, dtype=dtype, device=device)
         self.maps = self.planes.view(-1)[: 4 * n * h * w * c].view(4, n, h, w, c)
         self.scratch = torch.empty(2, n, h, w, c, dtype=dtype, device=device)
@@ -231,13 +233,15 @@ def _ssim_band_sum(x, y, window, data_range, cov_norm, offset, dtype, k1, k2):
     n, c, height, width = x.shape
     key = (n, c, height, width, _WINDOW_SIZES[window], dtype, x.device)
     with _ssim_workspace(key) as ws:
-        # Work in (N, H, W, C): the stack of the four maps is then one contiguous channels-last tensor.
+        # The four maps are computed plane by plane (contiguous, fast), then interleaved into one channels-last
+        # (N, H, W, 4C) stack by a single cat over their (N, H, W, C) views (measured 2x faster than computing in
+        # (N, H, W, C) order, where reading the (N, C, H, W) input is already a transposition).
         xc, yc, xy, dd = ws.planes.unbind(0)
-        torch.sub(x.permute(0, 2, 3, 1), offset, out=xc)
-        torch.sub(y.permute(0, 2, 3, 1), offset, out=yc)
+        torch.sub(x, offset, out=xc)
+        torch.sub(y, offset, out=yc)
         torch.mul(xc, yc, out=xy)
         torch.sub(xc, yc, out=dd).square_()
-        torch.cat([xc, yc, xy, dd], dim=3, out=ws.stack)
+        torch.cat([plane.permute(0, 2, 3, 1) for plane in (xc, yc, xy, dd)], dim=3, out=ws.stack)
         if window == "gaussian11":
             filtered = _gaussian_valid_filter(ws.stack)
         else:

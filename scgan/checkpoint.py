@@ -145,6 +145,15 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
     from scgan.model import build_generator, load_state_dict_strict
 
     checkpoint = load_checkpoint(path)
+    spec = checkpoint.get("generator_spec")
+    if spec:  # the trainer ran an injected generator (scgan.train): its weights are not an SCGAN generator's
+        kind, name = spec.get("kind"), spec.get("name")
+        hint = (f"load it with baselines.load_method('{name}:{path}') or `scgan export --baseline {name} --weights "
+                f"{path}`" if kind == "baseline" else "rebuild that network and load checkpoint['generator'] into it")
+        raise InputError(
+            f"{path}: not an SCGAN generator: the run trained the injected generator {kind}:{name} (generator_spec "
+            f"{spec}) with SCGAN's trainer; {hint}"
+        )
     try:
         config = ModelConfig.from_dict(checkpoint["config"])
     except (InputError, TypeError) as exc:

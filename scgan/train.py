@@ -38,6 +38,13 @@ hyper-parameters are ignored)::
 Every process reads the checkpoint on resume, so on several nodes RUN_DIR must be on a shared file system (or copied
 to the same path on every node) before resuming.
 
+Another generator (e.g. the paper's Table III saliency variants ``pix2pix-sal`` / ``uresnet-sal`` from ``baselines``,
+which ``scgan/`` may not import) is trained with the same recipe by injecting it: ``train(config,
+generator=net, generator_spec={"kind": "baseline", "name": "pix2pix-sal", "options": {...}})`` (this is what
+``scgan train-baseline pix2pix-sal`` does). The preset still gives the image size and both critics; the spec is stored
+in the checkpoint (``"generator_spec"``) so the result can be rebuilt by whoever knows the kind, and a resume must
+inject an equal spec.
+
 What a run writes (rank 0 only; the other ranks compute): ``RUN_DIR/checkpoint.pt`` (the last good state, atomic;
 loadable by ``scgan colorize --model``), ``RUN_DIR/train_config.json``, ``RUN_DIR/losses.csv`` (one row per step),
 ``RUN_DIR/samples/stage{1,2}_epoch{NNN}.png`` (gray | prediction | predicted saliency | ground truth).
@@ -79,7 +86,10 @@ LOSS_COLUMNS = (
     "d_c", "d_a", "gp_c", "gp_a", "lr_g", "lr_d",
 )  # fmt: skip
 
-__all__ = ["TrainConfig", "Trainer", "TrainResult", "TrainingDiverged", "train", "step_random", "epoch_batches"]
+__all__ = [
+    "TrainConfig", "Trainer", "TrainResult", "TrainingDiverged", "train", "step_random", "epoch_batches",
+    "normalise_generator_spec",
+]  # fmt: skip
 
 
 class TrainingDiverged(ScganError):
@@ -219,6 +229,33 @@ def step_random(seed: int, step: int, global_batch: int, size: int, rank_slice: 
     return {"noise": noise[rank_slice], "eps_c": eps_c[rank_slice], "eps_a": eps_a[rank_slice]}
 
 
+def normalise_generator_spec(spec: dict[str, Any]) -> dict[str, Any]:
+    """Check and normalise the description of an injected generator: ``{"kind": str, "name": str, "options": dict}``.
+
+    The spec is stored in checkpoints (opened with ``weights_only``) and in ``train_config.json``, so it must be plain
+    JSON data; it is returned after a JSON round trip (tuples become lists), the form in which it is stored and compared
+    on resume. Raises :class:`InputError` saying what is wrong.
+    """
+    if not isinstance(spec, dict):
+        raise InputError(f"generator_spec must be a dict {{'kind', 'name', 'options'}}, got {type(spec).__name__}")
+    kind, name, options = spec.get("kind"), spec.get("name"), spec.get("options", {})
+    if not (isinstance(kind, str) and kind and isinstance(name, str) and name):
+        raise InputError(f"generator_spec needs non-empty string 'kind' and 'name' entries, got {spec!r}")
+    if not isinstance(options, dict):
+        raise InputError(f"generator_spec 'options' must be a dict of build options, got {options!r}")
+    try:
+        return json.loads(json.dumps({**spec, "options": options}, sort_keys=True))
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"generator_spec must hold plain JSON values (it is stored in the checkpoint): {exc}") from exc
+
+
+def describe_generator_spec(spec: dict[str, Any] | None) -> str:
+    """``'baseline:pix2pix-sal {options}'`` for a spec, ``"SCGAN's generator"`` for None (error messages)."""
+    if not spec:
+        return "SCGAN's generator (built from the preset)"
+    return f"{spec['kind']}:{spec['name']} (options {spec.get('options', {})})"
+
+
 # ---------------------------------------------------------------------------------------------------- RNG state
 def rng_state() -> dict[str, Any]:
     """torch / CUDA / numpy / Python RNG states as tensors and plain lists (safe for ``weights_only`` loading)."""
@@ -290,10 +327,17 @@ class Trainer:
     """Builds the networks, optimisers and data for a :class:`TrainConfig` and runs (or resumes) the two stages.
 
     Use :func:`train` unless you need the pieces (tests and the benchmark use :meth:`train_step`).
+
+    ``generator``/``generator_spec``: train this module instead of ``build_generator(preset)`` (see the module
+    docstring). It must map gray ``(N, 1, S, S)`` in [-1, 1] to ``(rgb (N, 3, S, S) tanh, saliency (N, 1, S, S)
+    sigmoid or None)`` at the preset's size ``S`` (checked here with one forward pass); the saliency is required unless
+    ``config.attention`` is off. Global-feature initialisation does not apply: ``config.global_init`` must be ``""``
+    or ``"none"``. Seed the generator's construction yourself (every rank must build the same weights).
     """
 
     def __init__(self, config: TrainConfig, dist_info: DistInfo | None = None, progress: bool = True,
-                 build_data: bool = True):
+                 build_data: bool = True, generator: nn.Module | None = None,
+                 generator_spec: dict[str, Any] | None = None):
         from scgan.model import build_discriminator, build_generator
 
         self.config = config
@@ -314,14 +358,39 @@ class Trainer:
         if self.out is not None and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
 
+        if generator is None and generator_spec is not None:
+            raise InputError("generator_spec describes an injected generator: pass the generator as well")
+        if generator is not None and generator_spec is None:
+            raise InputError(
+                "an injected generator needs a generator_spec {'kind', 'name', 'options'}: the checkpoint records "
+                "it so that the result can be rebuilt and a resume can be checked"
+            )
+        self.generator_spec = normalise_generator_spec(generator_spec) if generator is not None else None
+
         seed_everything(config.seed)  # same initial weights on every rank
-        self.generator = build_generator(self.model_config)
-        self.global_init_source = self._init_global_features()
+        if generator is None:
+            self.generator = build_generator(self.model_config)
+            self.global_init_source = self._init_global_features()
+        else:
+            if not isinstance(generator, nn.Module):
+                raise InputError(f"generator must be a torch.nn.Module, got {type(generator).__name__}")
+            if config.global_init not in ("", "none"):
+                raise InputError(
+                    f"--global-init {config.global_init}: global-feature weights are for SCGAN's generator; the "
+                    f"injected generator {describe_generator_spec(self.generator_spec)} has no global feature network "
+                    "(leave --global-init out or give 'none')"
+                )
+            self.generator = generator
+            self.global_init_source = (
+                f"not applicable (injected generator {describe_generator_spec(self.generator_spec)})"
+            )
         self.disc_c = build_discriminator(self.model_config) if config.gan != "none" else None
         self.disc_a = build_discriminator(self.model_config) if config.gan != "none" and config.attention else None
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         for net in self._networks():
             net.to(self.device, memory_format=memory_format)
+        if self.generator_spec is not None:
+            self._check_injected_generator()
         self.perceptual = None
         if config.perceptual != "none" and config.stage2_epochs > 0:
             from scgan.perceptual import build_perceptual_loss
@@ -355,7 +424,41 @@ class Trainer:
         if not self.dist.distributed:
             return module
         device_ids = [self.device.index] if self.device.type == "cuda" else None
-        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids)
+        # An injected generator keeps its saliency head under --no-attention; no loss reaches it then, and DDP must
+        # be told that some parameters get no gradient.
+        unused = module is self.generator and self.generator_spec is not None and not self.config.attention
+        return nn.parallel.DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
+
+    def _check_injected_generator(self) -> None:
+        """One forward pass (eval mode, no gradient) of a zero gray image at the preset's size: the injected generator
+        must return ``(rgb (1, 3, S, S), saliency (1, 1, S, S) or None)``; InputError naming the spec otherwise."""
+        what = f"injected generator {describe_generator_spec(self.generator_spec)}"
+        size, preset = self.size, self.config.preset
+        generator = self.generator
+        was_training = generator.training
+        generator.eval()
+        try:
+            with torch.no_grad():
+                output = generator(torch.zeros(1, 1, size, size, device=self.device))
+        except (RuntimeError, ValueError, InputError) as exc:
+            raise InputError(f"{what} cannot take the {size}x{size} input of --preset {preset}: {exc}") from exc
+        finally:
+            generator.train(was_training)
+        if not (isinstance(output, tuple | list) and len(output) == 2):
+            raise InputError(f"{what} must return (rgb, saliency), got {type(output).__name__}")
+        rgb, saliency = output
+        if not isinstance(rgb, torch.Tensor) or tuple(rgb.shape) != (1, 3, size, size):
+            shape = tuple(rgb.shape) if isinstance(rgb, torch.Tensor) else type(rgb).__name__
+            raise InputError(
+                f"{what} returns rgb of shape {shape} for a (1, 1, {size}, {size}) input; --preset {preset} trains at "
+                f"{size}x{size}, so it must return (1, 3, {size}, {size}) (choose a preset of the generator's size)"
+            )
+        if saliency is None:
+            if self.config.attention:
+                raise InputError(f"{what} returns no saliency map: the attention loss needs one (or --no-attention)")
+        elif not isinstance(saliency, torch.Tensor) or tuple(saliency.shape) != (1, 1, size, size):
+            shape = tuple(saliency.shape) if isinstance(saliency, torch.Tensor) else type(saliency).__name__
+            raise InputError(f"{what} returns saliency of shape {shape}, expected (1, 1, {size}, {size})")
 
     def _init_global_features(self) -> str:
         cfg = self.config
@@ -511,6 +614,8 @@ class Trainer:
         return {
             "config": self.model_config.to_dict(),
             "generator": _unwrap(self.generator).state_dict(),
+            # None: SCGAN's generator built from "config"; else what was injected (the weights are that network's).
+            "generator_spec": self.generator_spec,
             "discriminator_c": self.disc_c.state_dict() if self.disc_c is not None else None,
             "discriminator_a": self.disc_a.state_dict() if self.disc_a is not None else None,
             "train_config": self.config.to_dict(),
@@ -538,6 +643,7 @@ class Trainer:
         from scgan.model import load_state_dict_strict
 
         source = self.checkpoint_path or "checkpoint"
+        check_generator_spec(checkpoint, self.generator_spec, source)
         load_state_dict_strict(self.generator, checkpoint["generator"], source)
         for net, key in ((self.disc_c, "discriminator_c"), (self.disc_a, "discriminator_a")):
             if net is not None:
@@ -660,6 +766,10 @@ class Trainer:
                        desc=f"stage {stage} epoch {self.epoch + 1}/{self.total_epochs()}", unit="step", leave=False)
             for rgb01, sal in self._loader(batches):
                 draws = step_random(cfg.seed, self.step, cfg.batch_size, self.size, rank_slice)
+                # Stochastic layers (dropout, e.g. in an injected pix2pix U-Net) draw from torch's global generator:
+                # seeding it per (step, rank) makes their masks independent of anything else that drew before (the
+                # DataLoader takes a seed from it when an epoch starts, and a resume starts one mid-epoch).
+                torch.manual_seed(_mix_seed(cfg.seed, 0xD207, self.step, self.dist.rank))
                 losses = self._reduce(self.train_step(rgb01, sal, draws))
                 bad = [k for k, v in losses.items() if not math.isfinite(v)]
                 if bad:
@@ -701,11 +811,34 @@ def _resolve_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> TrainResult:
+def check_generator_spec(checkpoint: dict[str, Any], spec: dict[str, Any] | None, source) -> None:
+    """InputError unless ``checkpoint`` was trained with the same generator (``spec``: normalised, or None for SCGAN's
+    own); the message names both and says how to resume."""
+    stored = checkpoint.get("generator_spec")
+    if stored == spec:
+        return
+    if stored and not spec:
+        hint = (f"resume it with the same generator injected (`scgan train-baseline {stored['name']} --out RUN_DIR "
+                "--resume`)" if stored.get("kind") == "baseline" else "resume it with the same generator injected")
+    elif spec and not stored:
+        hint = "it was trained with SCGAN's own generator: resume it with `scgan train --out RUN_DIR --resume`"
+    else:
+        hint = "inject the generator the run was started with"
+    raise InputError(
+        f"{source}: the run trained {describe_generator_spec(stored)}, but this resume has "
+        f"{describe_generator_spec(spec)}; {hint}"
+    )
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool = True, generator: nn.Module | None = None,
+          generator_spec: dict[str, Any] | None = None) -> TrainResult:
     """Run (or, with ``resume``, continue) a training run; see the module docstring. Returns a :class:`TrainResult`.
 
+    ``generator``/``generator_spec``: train an injected generator instead of SCGAN's (see :class:`Trainer`); on
+    ``resume`` inject it again (freshly built: the checkpoint's weights are loaded into it) with an equal spec.
     Under torchrun (``WORLD_SIZE`` > 1) every process calls this; rank 0 writes the outputs.
     """
+    spec = normalise_generator_spec(generator_spec) if generator_spec is not None else None
     dist_info = setup_distributed(config.device)
     try:
         if resume:
@@ -716,6 +849,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
             if not path.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint in {out} (expected {path})")
             checkpoint = load_checkpoint(path)
+            check_generator_spec(checkpoint, spec if generator is not None else None, path)
             stored = TrainConfig.from_dict(checkpoint["train_config"])
             # The stored recipe wins; only where to write and when to stop come from this invocation.
             config = dataclasses.replace(stored, out=config.out, stop_after_steps=config.stop_after_steps,
@@ -724,7 +858,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
             raise InputError(
                 f"{Path(config.out) / CHECKPOINT_NAME} exists: continue that run with --resume, or choose another --out"
             )
-        trainer = Trainer(config, dist_info, progress=progress)
+        trainer = Trainer(config, dist_info, progress=progress, generator=generator, generator_spec=generator_spec)
         if resume:
             trainer.load_state(checkpoint)
             trainer._truncate_log()
@@ -736,6 +870,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True) -> T
 
             info = {"train_config": config.to_dict(), "model_config": trainer.model_config.to_dict(),
                     "global_init_source": trainer.global_init_source, "kernels": trainer.ops.name,
+                    "generator_spec": trainer.generator_spec,
                     "world_size": dist_info.world_size, "device": str(dist_info.device)}
             write_text(trainer.out / "train_config.json", json.dumps(info, indent=2) + "\n")
         return trainer.run()

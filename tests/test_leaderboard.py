@@ -3,6 +3,7 @@ torchrun equivalence, HTML self-containment."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -127,6 +128,21 @@ def _check_self_contained(path: Path) -> None:
     assert "<script" not in text.lower()
 
 
+# Appended to a copy of the report (the report itself has no script): once the page has loaded, record what the
+# browser really rendered: every <img> decoded, the tables, and every resource it fetched (Resource Timing lists any
+# http(s)/file request; data: URIs are not fetched, so a self-contained page lists none).
+_RENDER_PROBE = """<script>window.addEventListener("load", () => {
+  const images = [...document.images];
+  document.body.setAttribute("data-render-check", JSON.stringify({
+    images: images.length,
+    decoded: images.filter(i => i.complete && i.naturalWidth > 0).map(i => i.alt),
+    tables: document.querySelectorAll("table").length,
+    rows: document.querySelectorAll("tbody tr").length,
+    resources: performance.getEntriesByType("resource").map(e => e.name),
+  }));
+});</script>"""
+
+
 def test_report_renders_in_headless_chromium(tmp_path):
     browser = next((shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome") if shutil.which(b)),
                    None)
@@ -136,10 +152,24 @@ def test_report_renders_in_headless_chromium(tmp_path):
     out = tmp_path / "lb"
     run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt", "gray"], out=out, protocol="wang",
                                       metrics=FAST_METRICS.split(","), quiet=True))
-    dumped = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--dump-dom",
-                             (out / "report.html").as_uri()], capture_output=True, text=True, timeout=60)
-    assert dumped.returncode == 0, dumped.stderr
-    assert "Colorization leaderboard" in dumped.stdout and "<table>" in dumped.stdout
+    page = (out / "report.html").read_text(encoding="utf-8")
+    _check_self_contained(out / "report.html")
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.replace("</body>", _RENDER_PROBE + "</body>"), encoding="utf-8")
+    # No network for the browser at all (an external reference would fail to load, and still be listed as a resource).
+    dumped = subprocess.run([browser, "--headless", "--disable-gpu", "--no-sandbox", "--no-first-run",
+                             "--disable-background-networking", "--host-resolver-rules=MAP * ~NOTFOUND",
+                             f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", probed.as_uri()],
+                            capture_output=True, text=True, timeout=60)
+    assert dumped.returncode == 0, dumped.stderr[-2000:]
+    found = re.search(r'data-render-check="([^"]*)"', dumped.stdout)
+    assert found, "the page did not finish loading in Chromium: " + dumped.stdout[:500]
+    check = json.loads(html.unescape(found.group(1)))
+    assert check["resources"] == []  # nothing fetched: every image is an embedded data: URI
+    assert check["images"] == 2 and sorted(check["decoded"]) == ["cci_boxplot.png", "samples.png"]
+    # Leaderboard, coverage, colour cast: 2 methods each, so at least 6 body rows.
+    assert check["tables"] >= 3 and check["rows"] >= 6
+    assert "Colorization leaderboard" in dumped.stdout and "| gt |" not in dumped.stdout
 
 
 def test_cache_reuse_recomputes_only_the_added_method(tmp_path):

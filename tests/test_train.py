@@ -467,3 +467,136 @@ def test_every_recipe_setting_is_overridable_from_the_command_line():
             assert getattr(cfg, field) == value, field
     argv = ["train", "--data", "d", "--saliency", "s", "--out", "o", "--no-global"]
     assert config_from_args(build_parser().parse_args(argv)).global_features is False
+
+
+# ------------------------------------------------------------------------------------- injected generators
+class TinySaliencyNet(torch.nn.Module):
+    """A stand-in for a baseline with a saliency head: gray (N, 1, S, S) in [-1, 1] -> (rgb tanh, saliency sigmoid).
+
+    Conv + BN + ReLU + dropout (stochastic: resume must still be exact), then one conv per output. ``stride=2`` makes
+    its outputs half the input size (a generator that does not fit the preset)."""
+
+    def __init__(self, width: int = 4, stride: int = 1, saliency: bool = True):
+        super().__init__()
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(1, width, 3, stride=stride, padding=1), torch.nn.BatchNorm2d(width), torch.nn.ReLU(),
+            torch.nn.Dropout(0.3),
+        )  # fmt: skip
+        self.rgb = torch.nn.Conv2d(width, 3, 3, padding=1)
+        self.sal = torch.nn.Conv2d(width, 1, 3, padding=1) if saliency else None
+
+    def forward(self, gray):
+        x = self.body(gray)
+        return torch.tanh(self.rgb(x)), (torch.sigmoid(self.sal(x)) if self.sal is not None else None)
+
+
+TINY_SPEC = {"kind": "test", "name": "tiny-saliency-net", "options": {"width": 4}}
+
+
+def tiny_net(seed: int = 0, **options) -> TinySaliencyNet:
+    torch.manual_seed(seed)
+    return TinySaliencyNet(**options)
+
+
+def test_injected_generator_step_uses_its_saliency_and_both_critics(saliency_dir, tmp_path):
+    net = tiny_net()
+    trainer = Trainer(tiny(saliency_dir, tmp_path / "run", stage1_epochs=1, stage2_epochs=1), build_data=False,
+                      generator=net, generator_spec=TINY_SPEC)  # fmt: skip
+    assert trainer.generator is net and trainer.disc_c is not None and trainer.disc_a is not None
+    assert "not applicable" in trainer.global_init_source
+    seen = []
+    net.register_forward_hook(lambda module, inputs, outputs: seen.append(tuple(o.detach() for o in outputs)))
+    torch.manual_seed(5)
+    rgb01, sal = torch.rand(2, 3, 64, 64), torch.rand(2, 1, 64, 64)
+    rgb = rgb01 * 2 - 1
+    trainer.train_mode()
+    logs = trainer.train_step(rgb01, sal, step_random(0, 0, 2, 64, slice(0, 2)))  # stage 1
+    ((pred, pred_sal),) = seen
+    # The attention loss is computed from the injected network's own saliency output.
+    want = (pred * pred_sal - rgb * sal).abs().mean()
+    assert logs["attention"] == pytest.approx(float(want), rel=1e-5)
+    assert "gan" not in logs and not trainer.opt_d
+
+    trainer.stage = 2
+    trainer._make_optimisers(2)
+    trainer.train_mode()
+    critics = {key: {k: v.clone() for k, v in net_.state_dict().items()}
+               for key, net_ in (("d_c", trainer.disc_c), ("d_a", trainer.disc_a))}  # fmt: skip
+    logs = trainer.train_step(rgb01, sal, step_random(0, 1, 2, 64, slice(0, 2)))
+    for key in ("gan", "d_c", "d_a", "gp_c", "gp_a", "attention", "reconstruction"):
+        assert key in logs and torch.isfinite(torch.tensor(logs[key])), key
+    for key, net_ in (("d_c", trainer.disc_c), ("d_a", trainer.disc_a)):  # both critics were stepped
+        assert trainer.opt_d[key].state, key
+        before = critics[key]
+        assert any(not torch.equal(v, before[n]) for n, v in net_.state_dict().items() if v.is_floating_point()), key
+
+
+def test_injected_generator_trains_records_its_spec_and_is_refused_by_load_generator(saliency_dir, tmp_path):
+    run = tmp_path / "run"
+    result = train(tiny(saliency_dir, run), progress=False, generator=tiny_net(), generator_spec=TINY_SPEC)
+    assert result.finished and result.step == 6
+    rows = read_losses(run)
+    for row in rows[3:]:
+        for key in ("g_total", "attention", "gan", "d_c", "d_a", "gp_c", "gp_a"):
+            assert torch.isfinite(torch.tensor(float(row[key]))), key
+    ckpt = load_checkpoint(run / "checkpoint.pt")
+    assert ckpt["generator_spec"] == TINY_SPEC
+    assert ckpt["generator"].keys() == TinySaliencyNet().state_dict().keys()
+    import json
+
+    assert json.loads((run / "train_config.json").read_text())["generator_spec"] == TINY_SPEC
+    with pytest.raises(InputError, match=r"not an SCGAN generator.*test:tiny-saliency-net.*generator_spec"):
+        load_generator(run / "checkpoint.pt")
+    # A run of SCGAN's own generator records no spec.
+    own = Trainer(tiny(saliency_dir, tmp_path / "own"), build_data=False)
+    assert own.state()["generator_spec"] is None
+
+
+def test_injected_generator_resume_reaches_the_same_weights(saliency_dir, tmp_path):
+    """Straight vs killed mid-epoch 1 and resumed (with the generator re-injected): bit-identical weights, including
+    the dropout masks (the torch generator is seeded per step)."""
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(tiny(saliency_dir, straight), progress=False, generator=tiny_net(), generator_spec=TINY_SPEC)
+    train(tiny(saliency_dir, resumed, stop_after_steps=2), progress=False, generator=tiny_net(),
+          generator_spec=TINY_SPEC)  # fmt: skip
+    # Re-injected with a different initialisation: the checkpoint's weights replace it.
+    result = train(tiny(saliency_dir, resumed), resume=True, progress=False, generator=tiny_net(seed=9),
+                   generator_spec=TINY_SPEC)  # fmt: skip
+    assert result.finished and result.step == 6
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    for key in ("generator", "discriminator_c", "discriminator_a"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), (key, name)
+    assert read_losses(straight) == read_losses(resumed)
+    # The resume must inject the same generator (spec), and SCGAN's own resume refuses the run.
+    with pytest.raises(InputError, match="tiny-saliency-net.*but this resume has SCGAN's generator"):
+        train(tiny(saliency_dir, resumed), resume=True, progress=False)
+    other = {**TINY_SPEC, "options": {"width": 8}}
+    with pytest.raises(InputError, match="'width': 4.*'width': 8"):
+        train(tiny(saliency_dir, resumed), resume=True, progress=False, generator=tiny_net(width=8),
+              generator_spec=other)  # fmt: skip
+    plain = tmp_path / "scgan"
+    train(tiny(saliency_dir, plain, stop_after_steps=1, sample_count=0), progress=False)
+    with pytest.raises(InputError, match="trained with SCGAN's own generator"):
+        train(tiny(saliency_dir, plain), resume=True, progress=False, generator=tiny_net(), generator_spec=TINY_SPEC)
+
+
+def test_injected_generator_errors_are_clear(saliency_dir, tmp_path):
+    cfg = tiny(saliency_dir, tmp_path / "run")
+    with pytest.raises(InputError, match="needs a generator_spec"):
+        Trainer(cfg, build_data=False, generator=tiny_net())
+    with pytest.raises(InputError, match="pass the generator as well"):
+        Trainer(cfg, build_data=False, generator_spec=TINY_SPEC)
+    with pytest.raises(InputError, match="plain JSON"):
+        Trainer(cfg, build_data=False, generator=tiny_net(), generator_spec={**TINY_SPEC, "options": {"x": object()}})
+    with pytest.raises(InputError, match=r"--global-init g\.pt.*no global feature network"):
+        Trainer(dataclasses.replace(cfg, global_init="g.pt"), build_data=False, generator=tiny_net(),
+                generator_spec=TINY_SPEC)  # fmt: skip
+    with pytest.raises(InputError, match=r"rgb of shape \(1, 3, 32, 32\).*scgan-tiny trains at 64x64"):
+        Trainer(cfg, build_data=False, generator=tiny_net(stride=2), generator_spec=TINY_SPEC)
+    with pytest.raises(InputError, match="no saliency map: the attention loss needs one"):
+        Trainer(cfg, build_data=False, generator=tiny_net(saliency=False), generator_spec=TINY_SPEC)
+    # Without the attention loss a generator without saliency trains (no D_a).
+    trainer = Trainer(dataclasses.replace(cfg, attention=False), build_data=False, generator=tiny_net(saliency=False),
+                      generator_spec=TINY_SPEC)  # fmt: skip
+    assert trainer.disc_a is None

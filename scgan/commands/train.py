@@ -12,72 +12,86 @@ DESCRIPTION = (
 
 
 def add_arguments(parser) -> None:
+    add_trainer_arguments(parser)
+    _show_defaults(parser)
+
+
+def add_trainer_arguments(parser, skip: frozenset[str] = frozenset()) -> dict[str, object]:
+    """Add the trainer's options to ``parser``, except the flags in ``skip`` (``scgan train-baseline`` shares them and
+    defines a few itself); returns ``{dest: default}`` of the options added."""
     from scgan.training.config import TrainConfig
 
     d = TrainConfig()
+    added: dict[str, object] = {}
+
+    def add(group, flag: str, **kwargs) -> None:
+        if flag not in skip:
+            action = group.add_argument(flag, **kwargs)
+            added[action.dest] = action.default
+
     data = parser.add_argument_group("data")
-    data.add_argument("--data", help="image folder, list file, or 'samples' (required unless --resume)")
-    data.add_argument("--saliency", help="folder of saliency PNGs from `scgan saliency` (not needed with --resume or "
+    add(data, "--data", help="image folder, list file, or 'samples' (required unless --resume)")
+    add(data, "--saliency", help="folder of saliency PNGs from `scgan saliency` (not needed with --resume or "
                       "--no-attention)")
-    data.add_argument("--out", required=True, help="run folder (checkpoint, losses.csv, samples)")
-    data.add_argument("--policy", default=d.policy, help=f"resize policy of the training crop (default {d.policy})")
-    data.add_argument("--skip-bad", action="store_true", help="skip unreadable images (listed) instead of stopping")
+    add(data, "--out", required=True, help="run folder (checkpoint, losses.csv, samples)")
+    add(data, "--policy", default=d.policy, help=f"resize policy of the training crop (default {d.policy})")
+    add(data, "--skip-bad", action="store_true", help="skip unreadable images (listed) instead of stopping")
 
     model = parser.add_argument_group("model")
-    model.add_argument("--preset", default=d.preset, help=f"model preset (default {d.preset}, the paper)")
-    model.add_argument(
+    add(model, "--preset", default=d.preset, help=f"model preset (default {d.preset}, the paper)")
+    add(model,
         "--global-init", default=None,
         help="global features: CKPT from `scgan pretrain-global` (the paper) or 'none' (random init)",
     )  # fmt: skip
 
     sched = parser.add_argument_group("schedule (paper defaults)")
-    sched.add_argument("--stage1-epochs", type=int, default=d.stage1_epochs, help="stage 1 (L1 + attention) epochs")
-    sched.add_argument("--stage2-epochs", type=int, default=d.stage2_epochs, help="stage 2 (+ GAN, perceptual) epochs")
-    sched.add_argument("--batch-size", type=int, default=d.batch_size, help="global batch (split over processes)")
-    sched.add_argument("--lr-stage1", type=float, default=d.lr_stage1, help="stage-1 generator learning rate")
-    sched.add_argument("--lr-g", type=float, default=d.lr_g, help="stage-2 generator learning rate")
-    sched.add_argument("--lr-d", type=float, default=d.lr_d, help="stage-2 critics' learning rate")
-    sched.add_argument("--beta1", type=float, default=d.betas[0], help="Adam beta1")
-    sched.add_argument("--beta2", type=float, default=d.betas[1], help="Adam beta2")
-    sched.add_argument("--lr-decay-every", type=int, default=d.lr_decay_every, help="stage-2 epochs per lr decay")
-    sched.add_argument("--lr-decay-factor", type=float, default=d.lr_decay_factor,
+    add(sched, "--stage1-epochs", type=int, default=d.stage1_epochs, help="stage 1 (L1 + attention) epochs")
+    add(sched, "--stage2-epochs", type=int, default=d.stage2_epochs, help="stage 2 (+ GAN, perceptual) epochs")
+    add(sched, "--batch-size", type=int, default=d.batch_size, help="global batch (split over processes)")
+    add(sched, "--lr-stage1", type=float, default=d.lr_stage1, help="stage-1 generator learning rate")
+    add(sched, "--lr-g", type=float, default=d.lr_g, help="stage-2 generator learning rate")
+    add(sched, "--lr-d", type=float, default=d.lr_d, help="stage-2 critics' learning rate")
+    add(sched, "--beta1", type=float, default=d.betas[0], help="Adam beta1")
+    add(sched, "--beta2", type=float, default=d.betas[1], help="Adam beta2")
+    add(sched, "--lr-decay-every", type=int, default=d.lr_decay_every, help="stage-2 epochs per lr decay")
+    add(sched, "--lr-decay-factor", type=float, default=d.lr_decay_factor,
                        help="stage-2 lr multiplier at each decay (0.5: halved)")
-    sched.add_argument("--d-steps", type=int, default=d.d_steps, help="critic steps per generator step")
-    sched.add_argument("--w-reconstruction", type=float, default=d.w_reconstruction, help="weight of the L1/L2 term")
-    sched.add_argument("--w-attention", type=float, default=d.w_attention, help="weight of the attention loss")
-    sched.add_argument("--w-gan", type=float, default=d.w_gan, help="weight of the adversarial loss (stage 2)")
-    sched.add_argument("--w-perceptual", type=float, default=d.w_perceptual, help="perceptual loss weight (stage 2)")
-    sched.add_argument("--gp-weight", type=float, default=d.gp_weight, help="WGAN-GP penalty weight")
-    sched.add_argument("--input-noise", type=float, default=d.input_noise, help="gray input noise std ([-1,1] scale)")
+    add(sched, "--d-steps", type=int, default=d.d_steps, help="critic steps per generator step")
+    add(sched, "--w-reconstruction", type=float, default=d.w_reconstruction, help="weight of the L1/L2 term")
+    add(sched, "--w-attention", type=float, default=d.w_attention, help="weight of the attention loss")
+    add(sched, "--w-gan", type=float, default=d.w_gan, help="weight of the adversarial loss (stage 2)")
+    add(sched, "--w-perceptual", type=float, default=d.w_perceptual, help="perceptual loss weight (stage 2)")
+    add(sched, "--gp-weight", type=float, default=d.gp_weight, help="WGAN-GP penalty weight")
+    add(sched, "--input-noise", type=float, default=d.input_noise, help="gray input noise std ([-1,1] scale)")
 
     abl = parser.add_argument_group("ablations (paper Table II)")
-    abl.add_argument("--no-attention", action="store_true", help="no attention loss, no saliency branch, no D_a")
-    abl.add_argument("--no-gan", action="store_true", help="no adversarial loss (no critics)")
-    abl.add_argument("--no-perceptual", action="store_true", help="no perceptual loss")
-    abl.add_argument("--lsgan", action="store_true", help="LSGAN instead of WGAN-GP")
-    abl.add_argument("--l2", action="store_true", help="L2 instead of L1 reconstruction loss")
-    abl.add_argument("--no-global", action="store_true", help="no global feature network")
-    abl.add_argument("--random-global", action="store_true", help="randomly initialised global features")
-    abl.add_argument(
+    add(abl, "--no-attention", action="store_true", help="no attention loss, no saliency branch, no D_a")
+    add(abl, "--no-gan", action="store_true", help="no adversarial loss (no critics)")
+    add(abl, "--no-perceptual", action="store_true", help="no perceptual loss")
+    add(abl, "--lsgan", action="store_true", help="LSGAN instead of WGAN-GP")
+    add(abl, "--l2", action="store_true", help="L2 instead of L1 reconstruction loss")
+    add(abl, "--no-global", action="store_true", help="no global feature network")
+    add(abl, "--random-global", action="store_true", help="randomly initialised global features")
+    add(abl,
         "--perceptual", default=d.perceptual,
         help="perceptual network: efficientnet-lite0 (default, packaged ImageNet weights) or vgg16:PATH.pth",
     )  # fmt: skip
 
     run = parser.add_argument_group("execution")
-    run.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
-    run.add_argument("--seed", type=int, default=d.seed, help="seed of weights, data order, noise")
-    run.add_argument("--kernels", choices=["auto", "triton", "reference"], default=d.kernels)
-    run.add_argument("--device", default=d.device, help="auto (default), cpu, cuda, cuda:N")
-    run.add_argument("--amp", choices=["none", "bf16"], default=d.amp, help="autocast dtype (GPU)")
-    run.add_argument("--channels-last", action="store_true", help="channels_last memory format (GPU)")
-    run.add_argument("--batchnorm", choices=["train", "eval"], default=d.batchnorm,
+    add(run, "--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    add(run, "--seed", type=int, default=d.seed, help="seed of weights, data order, noise")
+    add(run, "--kernels", choices=["auto", "triton", "reference"], default=d.kernels)
+    add(run, "--device", default=d.device, help="auto (default), cpu, cuda, cuda:N")
+    add(run, "--amp", choices=["none", "bf16"], default=d.amp, help="autocast dtype (GPU)")
+    add(run, "--channels-last", action="store_true", help="channels_last memory format (GPU)")
+    add(run, "--batchnorm", choices=["train", "eval"], default=d.batchnorm,
                      help="train (paper) or eval (running statistics: batch-size independent)")
-    run.add_argument("--workers", type=int, default=d.workers, help="DataLoader worker processes")
-    run.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every, help="also checkpoint every N steps")
-    run.add_argument("--stop-after-steps", type=int, default=0, help="stop (resumably) after N global steps")
-    run.add_argument("--sample-count", type=int, default=d.sample_count, help="images on the per-epoch sample grid")
-    run.add_argument("--quiet", action="store_true", help="no progress bar")
-    _show_defaults(parser)
+    add(run, "--workers", type=int, default=d.workers, help="DataLoader worker processes")
+    add(run, "--checkpoint-every", type=int, default=d.checkpoint_every, help="also checkpoint every N steps")
+    add(run, "--stop-after-steps", type=int, default=0, help="stop (resumably) after N global steps")
+    add(run, "--sample-count", type=int, default=d.sample_count, help="images on the per-epoch sample grid")
+    add(run, "--quiet", action="store_true", help="no progress bar")
+    return added
 
 
 def _show_defaults(parser) -> None:
