@@ -147,16 +147,6 @@ def build_baseline(name: str, weights: str | os.PathLike | None = None, seed: in
     return arch.colorizer(net).eval(), source, sha
 
 
-def _trained_size(weights) -> int | None:
-    """The training resolution recorded in a baseline checkpoint written by ``baselines.train`` (None otherwise)."""
-    from .train import CHECKPOINT_FORMAT
-
-    data = torch.load(str(weights), map_location="cpu", weights_only=True)
-    if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT and data.get("size"):
-        return int(data["size"])
-    return None
-
-
 def export_baseline(
     name: str,
     weights: str | os.PathLike | None = None,
@@ -172,11 +162,12 @@ def export_baseline(
     (for fully convolutional nets and tests); ``options`` are build options (smaller test settings).
     """
     from .registry import get_architecture
+    from .train import trained_size
 
     arch = get_architecture(name)
     module, source, _ = build_baseline(name, weights, seed=seed, **options)
     if input_size is None and weights is not None and Path(weights).is_file():
-        input_size = _trained_size(weights)
+        input_size = trained_size(weights)
     size = int(input_size or arch.input_size)
     metadata = {"name": name, "source": source, "paper": arch.paper}
     if options:

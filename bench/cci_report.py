@@ -11,7 +11,6 @@ Outputs in ``--out``: ``cci.csv`` (file, cci [, cci_gt], in_band, distance), ``c
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,12 +26,13 @@ N_OUTLIERS = 8
 
 
 def _cci_of(path: Path) -> tuple[float, np.ndarray]:
-    from bench.leaderboard import _functional
+    """(CCI of the file's 8-bit RGB values at its native size, the decoded uint8 (H, W, 3) image)."""
+    from metrics.functional import cci
     from scgan import data
 
     image = data.load_image(path)
     tensor = torch.from_numpy(image).permute(2, 0, 1)[None].contiguous()
-    return float(_functional("cci")(tensor)[0]), image
+    return float(cci(tensor)[0]), image
 
 
 def band_distance(cci: np.ndarray, band=CCI_BAND) -> np.ndarray:
@@ -169,7 +169,3 @@ def _markdown(summary: dict, frame: pd.DataFrame) -> str:
         lines += ["", "Unreadable files skipped: " + ", ".join(f"{b['file']} ({b['reason']})" for b in summary["bad"])]
     lines += ["", "Plots: cci_hist.png, cci_boxplot.png, cci_outliers.png.", ""]
     return "\n".join(lines)
-
-
-def summary_json(summary: dict) -> str:
-    return json.dumps(summary, indent=2)

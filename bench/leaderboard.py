@@ -17,6 +17,7 @@ Measurement rules:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import hashlib
 import json
@@ -108,7 +109,7 @@ def load_methods(specs: list, device: str, protocol: Protocol, batch_size: int =
                 "model_sha256": getattr(method, "model_sha256", None),
             }
             digest = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
-            cache_key = f"{_slug(name)}-{digest}"
+            cache_key = f"{slug(name)}-{digest}"
         runs.append(MethodRun(name, spec_text, method, sha, cache_key))
     names = [r.name for r in runs]
     duplicates = sorted({n for n in names if names.count(n) > 1})
@@ -119,7 +120,8 @@ def load_methods(specs: list, device: str, protocol: Protocol, batch_size: int =
     return runs
 
 
-def _slug(name: str) -> str:
+def slug(name: str) -> str:
+    """A method name as a file-name part (letters, digits, ``-_.``; at most 60 characters)."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
 
@@ -169,8 +171,14 @@ def image_content_key(image: np.ndarray) -> str:
 
 # ------------------------------------------------------------------------------------------------------ measurements
 def _to_uint8_batch(images: torch.Tensor) -> torch.Tensor:
-    """float (N, 3, H, W) [0, 1] -> uint8 (N, 3, H, W), rounded (values outside [0, 1] clamped)."""
-    return torch.clamp(torch.round(images.detach().to(torch.float32) * 255.0), 0, 255).to(torch.uint8)
+    """float (N, 3, H, W) [0, 1] -> uint8 (N, 3, H, W): ``floor(x * 255 + 0.5)`` in float64, clamped to 0..255.
+
+    Exactly ``scgan.data.to_uint8`` (which writes the PNGs of ``scgan colorize``), so the leaderboard measures what a
+    saved colorization holds, but channels-first and with in-place steps (``to_uint8`` makes several copies: 10x
+    slower on a batch). float64: float32 rounding of ``x * 255`` would move pixels that sit on a .5 tie.
+    """
+    scaled = images.detach().to(torch.float64).mul(255.0)  # a new tensor, so the in-place steps below are safe
+    return scaled.add_(0.5).floor_().clamp_(0, 255).to(torch.uint8)
 
 
 def _check_output(output, expected_shape: tuple, method: str, files: list[str]) -> torch.Tensor:
@@ -180,7 +188,9 @@ def _check_output(output, expected_shape: tuple, method: str, files: list[str]) 
         raise InputError(
             f"method {method!r} returned shape {tuple(output.shape)}, expected {expected_shape}, on {files}"
         )
-    if not torch.isfinite(output).all():
+    # One reduction first: a sum is finite when every value is (a huge but finite output can overflow it, hence the
+    # exact element-wise check before refusing); saves the element-wise pass on every good batch.
+    if not torch.isfinite(output.sum()) and not torch.isfinite(output).all():
         raise InputError(f"method {method!r} returned NaN or infinite values on {files}")
     return output
 
@@ -262,7 +272,9 @@ class EvalSettings:
 @dataclass
 class EvalResult:
     rows: list[dict]
-    features: dict[str, list]  # method (and "__gt__") -> list of (index, (n, D) array) for FID
+    # method (and "__gt__") -> list of (image indices (n,) int64, features (n, D)) for FID; the indices let FID use
+    # exactly the images every method covers (--skip-bad).
+    features: dict[str, list]
     gray_excluded: list[str]
     bad: list[dict]
     timings: dict[str, float]
@@ -409,7 +421,9 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
     gt_np = np.stack([g[2] for g in group])  # (N, H, W, 3) uint8
     gt_u8 = torch.from_numpy(gt_np).permute(0, 3, 1, 2).contiguous()
     gt01 = gt_u8.to(torch.float32) / 255.0
-    keys = [image_content_key(g[2]) for g in group]
+    # Content hashes only when some method's outputs are cached (hashing every image costs more than the anchors).
+    cached = cache.root is not None and any(run.cache_key is not None for run in runs)
+    keys = [image_content_key(g[2]) if cached else "" for g in group]
     with _Timer(timings, "diagnostics_s"):
         gt_cf = _functional("cf_abs")(gt_u8).cpu().numpy() if "cf_abs" in image_metrics else None
         stride = protocol.color_cast_stride
@@ -419,7 +433,7 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
         with _Timer(timings, "classifier_s"):
             gt_logits, gt_features = _classify(classifier, gt01.to(settings.device), want_fid)
         if want_fid:
-            features["__gt__"].append((indices[0], gt_features))
+            features["__gt__"].append((np.asarray(indices, dtype=np.int64), gt_features))
     saliency = None
     if settings.saliency_dir is not None or settings.saliency_detector is not None:
         with _Timer(timings, "saliency_s"):
@@ -470,7 +484,7 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
                 if "top1_agree" in want_top:
                     values["top1_agree"] = agreement_hits(logits, gt_logits[ok])
                 if want_fid:
-                    features[run.name].append((indices[0], feats))
+                    features[run.name].append((np.asarray([indices[i] for i in ok], dtype=np.int64), feats))
         for position, i in enumerate(ok):
             row = _row_header(run.name, files[i], labels[i], protocol, indices[i], "")
             for name, array in values.items():
@@ -546,8 +560,6 @@ def merge_results(results: list[EvalResult]) -> EvalResult:
         merged.cache_misses += r.cache_misses
         for k, v in r.colorize_calls.items():
             merged.colorize_calls[k] = merged.colorize_calls.get(k, 0) + v
-    for v in merged.features.values():
-        v.sort(key=lambda item: item[0])
     merged.features = dict(merged.features)
     merged.gray_excluded.sort()
     merged.bad.sort(key=lambda d: d["file"])
@@ -568,8 +580,30 @@ def rows_frame(rows: list[dict], method_order: list[str]) -> pd.DataFrame:
     return frame[leading + middle + trailing].reset_index(drop=True)
 
 
-def dataset_metrics_frame(features: dict, method_order: list[str]) -> pd.DataFrame | None:
-    """FID of EfficientNet-Lite0 pooled features of each method against the ground truth's.
+def common_image_indices(rows: list[dict]) -> set[int]:
+    """Indices of the images that every method with at least one produced image produced (the table's rule in
+    ``bench.tables.summarize``: statistics only on the images all methods in the table cover)."""
+    produced: dict[str, set[int]] = {}
+    for row in rows:
+        images = produced.setdefault(row["method"], set())
+        if not row["error"]:
+            images.add(row["_index"])
+    covering = [s for s in produced.values() if s]
+    return set.intersection(*covering) if covering else set()
+
+
+def _features_of(items: list, keep: set[int]) -> np.ndarray:
+    """The (n, D) features of the images in ``keep``, in image order (so FID does not depend on sharding)."""
+    indices = np.concatenate([i for i, _ in items])
+    feats = np.concatenate([f for _, f in items])
+    order = np.argsort(indices, kind="stable")
+    selected = np.isin(indices[order], np.fromiter(keep, dtype=np.int64, count=len(keep)))
+    return feats[order][selected]
+
+
+def dataset_metrics_frame(features: dict, method_order: list[str], keep: set[int]) -> pd.DataFrame | None:
+    """FID of EfficientNet-Lite0 pooled features of each method against the ground truth's, on the images ``keep``
+    (indices: the images every method covers, so no FID compares different image sets).
 
     With no more images than feature dimensions the covariances are singular and the Frechet distance says little
     (and costs a 1280x1280 ``sqrtm`` per method); it is then left empty with a note (``fid_note``).
@@ -578,12 +612,14 @@ def dataset_metrics_frame(features: dict, method_order: list[str]) -> pd.DataFra
         return None
     from metrics.dataset import frechet_distance
 
-    gt = np.concatenate([f for _, f in features["__gt__"]])
+    gt = _features_of(features["__gt__"], keep)
     records = []
     for m in method_order:
         if m not in features:
             continue
-        feats = np.concatenate([f for _, f in features[m]])
+        feats = _features_of(features[m], keep)
+        if len(feats) != len(gt):  # dropped from the table: it produced no image
+            continue
         record = {"method": m, "fid_effl0": math.nan, "fid_images": len(feats), "fid_note": ""}
         if len(feats) > feats.shape[1] and len(gt) > gt.shape[1]:
             record["fid_effl0"] = float(frechet_distance(feats, gt))
@@ -622,8 +658,21 @@ def versions() -> dict:
     return out
 
 
+def _cpu_name() -> str:
+    """The CPU model (``/proc/cpuinfo`` on Linux; ``platform.processor()`` is often just the architecture there)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def device_description(device: str) -> dict:
-    info = {"device": device, "cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()}
+    """The device a result was measured on: device string, CPU model, logical CPUs, torch intra-op threads, GPU name."""
+    info = {"device": device, "cpu": _cpu_name(), "cpu_count": os.cpu_count(), "threads": torch.get_num_threads()}
     if device.startswith("cuda") and torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return info
@@ -653,17 +702,15 @@ class LeaderboardConfig:
 
 
 def default_methods() -> list[str]:
-    """Every method usable on a fresh install: the anchors plus any model whose weights ship with the package."""
-    specs = ["gt", "gray"]
-    try:
-        from baselines import list_methods
-    except ImportError:
-        return specs
-    for row in list_methods():
-        # A registry row whose weights ship inside the package is usable with no file from the user.
-        if getattr(row, "weights", None) == "shipped" and row.name not in specs:
-            specs.append(row.name)
-    return specs
+    """Every method usable on a fresh install, with no file from the user: the registry's anchors (``gt``, ``gray``).
+
+    No model weights ship with the package: ``baselines.list_methods()`` marks every model "loaded" (the user gives
+    the released weights file) or "trained here" (the user trains it). A model that ships its weights would need its
+    own registry value and a line here.
+    """
+    from baselines import list_methods
+
+    return [row.name for row in list_methods() if row.kind == "anchor"]
 
 
 # Dataset-level metrics of the registry and the per-image column each is computed from in the report.
@@ -716,6 +763,13 @@ def run_leaderboard(config: LeaderboardConfig) -> dict:
         with _Timer(setup_timings, "load_classifier_s"):
             classifier = load_classifier(config.classifier or protocol.classifier,
                                          backend=protocol.classifier_backend, device=config.device)
+        if config.classifier and config.classifier != protocol.classifier:
+            # Another classifier measures different Top-1/FID numbers: it is part of the protocol, so the rows carry a
+            # different hash. Keyed by the classifier's name and weights hash, not by the path the user gave.
+            protocol = dataclasses.replace(
+                protocol, classifier=str(getattr(classifier, "name", config.classifier)),
+                extra={**protocol.extra, "classifier_sha256": getattr(classifier, "sha256", None)},
+            )
     detector = None
     if config.saliency and config.saliency_model:
         raise InputError("give either --saliency DIR or --saliency-model MODEL, not both")
@@ -768,7 +822,8 @@ def _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier,
     if rows.empty:
         raise InputError(f"{config.data}: no image left to evaluate (gray excluded: {len(merged.gray_excluded)}, "
                          f"unreadable: {len(merged.bad)})")
-    dataset = dataset_metrics_frame(merged.features, method_order) if merged.features else None
+    dataset = (dataset_metrics_frame(merged.features, method_order, common_image_indices(merged.rows))
+               if merged.features else None)
     evaluated_s = time.perf_counter() - started
 
     from bench import report
@@ -776,6 +831,7 @@ def _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier,
     out.mkdir(parents=True, exist_ok=True)
     report.write_rows(rows, out / "rows.csv")
     if dataset is not None:
+        dataset = dataset.assign(protocol=protocol.name, protocol_hash=protocol.hash)
         report.write_rows(dataset, out / "dataset_metrics.csv")
     figures_started = time.perf_counter()
     images_written = report.write_image_figures(out, rows, runs, entries, settings, cache,
@@ -795,7 +851,8 @@ def _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier,
         "metrics": list(chosen_metrics),
         "methods": [
             {"name": r.name, "spec": r.spec, "sha256": r.sha256, "input_size": getattr(r.method, "input_size", None),
-             "cached": r.cache_key is not None}
+             # the exported graph's own hash (ONNX methods): the same weights exported by other code differ here
+             "model_sha256": getattr(r.method, "model_sha256", None), "cached": r.cache_key is not None}
             for r in runs
         ],
         "classifier": None if classifier is None else {

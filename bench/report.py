@@ -310,10 +310,10 @@ def build_report(rows: pd.DataFrame, dataset: pd.DataFrame | None, out: Path, ru
     write_rows(tables.leaderboard_frame(summary), out / "leaderboard.csv")
     diagnostics = diagnostics_frame(rows, summary)
     if diagnostics is not None:
-        write_rows(diagnostics, out / "diagnostics.csv")
+        write_rows(_with_protocol(diagnostics, summary), out / "diagnostics.csv")
     per_class = per_class_frame(rows, summary)
     if per_class is not None:
-        write_rows(per_class, out / "per_class.csv")
+        write_rows(_with_protocol(per_class, summary), out / "per_class.csv")
     sections = _sections(rows, summary, diagnostics, per_class, run_info)
     write_text(out / "leaderboard.md", markdown_report(summary, sections, run_info))
     images = []
@@ -325,6 +325,11 @@ def build_report(rows: pd.DataFrame, dataset: pd.DataFrame | None, out: Path, ru
             images.append(Path(path))
     write_text(out / "report.html", html_report(summary, sections, images, run_info))
     return summary
+
+
+def _with_protocol(frame: pd.DataFrame, summary: tables.Summary) -> pd.DataFrame:
+    """``frame`` with the protocol's name and hash as its last columns: every CSV says what it measured."""
+    return frame.assign(protocol=summary.protocol, protocol_hash=summary.protocol_hash)
 
 
 def existing_figures(folder: Path) -> list[Path]:
@@ -346,7 +351,8 @@ def write_image_figures(out: Path, rows: pd.DataFrame, runs, entries, settings, 
     """``samples.png`` (gray input, each method, ground truth, for the first images) and ``worst_<method>.png``
     (per non-anchor method its ``worst_k`` images by delta E00 (or PSNR), the same crop, around that method's largest
     error, shown for every method). Returns the written paths."""
-    from bench.leaderboard import ANCHOR_NAMES, _colorize_group, image_content_key
+    from bench.leaderboard import ANCHOR_NAMES, _colorize_group, image_content_key, slug
+    from metrics.color import rgb_to_gray
     from scgan import data
 
     ok = rows[rows["error"].fillna("") == ""] if "error" in rows.columns else rows
@@ -368,7 +374,7 @@ def write_image_figures(out: Path, rows: pd.DataFrame, runs, entries, settings, 
             produced, errors = _colorize_group(run, gt01, [key], [file], settings.protocol.raw, cache,
                                                settings.device, calls)
             outputs[run.name] = produced[0]
-        gray = np.round(gt.astype(np.float64) @ np.array([0.299, 0.587, 0.114])).astype(np.uint8)
+        gray = data.to_uint8(rgb_to_gray(gt01))[0, ..., 0]  # what the models see: BT.601 luma, (H, W) uint8
         return gray, outputs, gt
 
     columns = ["input (gray)"] + method_names + ["ground truth"]
@@ -395,12 +401,8 @@ def write_image_figures(out: Path, rows: pd.DataFrame, runs, entries, settings, 
             grid.append([gray[crop]] + [outputs[n][crop] for n in method_names] + [gt[crop]])
             titles.append(f"{f}\n{score}={float(sub.set_index('file').loc[f, score]):.2f}")
         if grid:
-            written.append(image_grid(columns, grid, titles, out / f"worst_{_slug(m)}.png"))
+            written.append(image_grid(columns, grid, titles, out / f"worst_{slug(m)}.png"))
     return written
-
-
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:60]
 
 
 def _worst_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int]:

@@ -77,47 +77,59 @@ def _as_1d_float(values, what: str) -> np.ndarray:
     return array
 
 
-@functools.lru_cache(maxsize=2)
-def _cached_indices(n: int, n_resamples: int, seed: int) -> np.ndarray:
-    """All resample indices (n_resamples, n) int32 of a seed, drawn as ``_bootstrap_statistics`` draws them."""
+def _index_chunks(n: int, n_resamples: int, seed: int):
+    """The seeded resample indices of ``range(n)``: ``n_resamples`` rows in all, drawn in chunks (size, n) so that 10k
+    resamples of a large set never need one huge index array."""
     rng = np.random.default_rng(seed)
     chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    parts, done = [], 0
-    while done < n_resamples:
-        size = min(chunk, n_resamples - done)
-        parts.append(rng.integers(0, n, size=(size, n)).astype(np.int32))
-        done += size
-    indices = np.concatenate(parts)
-    indices.setflags(write=False)
-    return indices
+    for start in range(0, n_resamples, chunk):
+        yield rng.integers(0, n, size=(min(chunk, n_resamples - start), n))
+
+
+@functools.lru_cache(maxsize=2)
+def _cached_index_chunks(n: int, n_resamples: int, seed: int) -> tuple[np.ndarray, ...]:
+    """``_index_chunks`` kept (int32, read-only): every statistic of a report uses the same seed and image count."""
+    chunks = tuple(c.astype(np.int32) for c in _index_chunks(n, n_resamples, seed))
+    for c in chunks:
+        c.setflags(write=False)
+    return chunks
 
 
 def _bootstrap_statistics(n: int, statistic: Callable[[np.ndarray], np.ndarray], n_resamples: int, seed: int):
     """Evaluate ``statistic(indices (B, n)) -> (B,)`` on ``n_resamples`` seeded resamples of ``range(n)``.
 
-    Every statistic of one report uses the same seed, so the index matrix is drawn once and reused when it is small
-    (up to ``_CACHE_ELEMENTS`` entries); larger ones are drawn chunk by chunk each time (same values either way).
+    Index matrices up to ``_CACHE_ELEMENTS`` entries are drawn once and reused; larger ones are drawn chunk by chunk
+    each time (the same values either way).
     """
     if n * n_resamples <= _CACHE_ELEMENTS:
-        indices = _cached_indices(n, n_resamples, seed)
-        chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
-        return np.concatenate([statistic(indices[i:i + chunk]) for i in range(0, n_resamples, chunk)])
-    rng = np.random.default_rng(seed)
-    chunk = max(1, _CHUNK_ELEMENTS // max(n, 1))
-    results = []
-    done = 0
-    while done < n_resamples:
-        size = min(chunk, n_resamples - done)
-        indices = rng.integers(0, n, size=(size, n))
-        results.append(statistic(indices))
-        done += size
-    return np.concatenate(results)
+        chunks = _cached_index_chunks(n, n_resamples, seed)
+    else:
+        chunks = _index_chunks(n, n_resamples, seed)
+    return np.concatenate([statistic(indices) for indices in chunks])
+
+
+def _percentile(sorted_samples: np.ndarray, q: float) -> float:
+    """The ``q``-th percentile (0..100) by linear interpolation (numpy's default ``method="linear"``), except that an
+    infinite neighbour gives that infinity: numpy computes ``inf - inf`` there and returns nan (PSNR of exact copies
+    makes some resampled means infinite)."""
+    position = q / 100.0 * (sorted_samples.size - 1)
+    below = int(math.floor(position))
+    above = min(below + 1, sorted_samples.size - 1)
+    fraction = position - below
+    low, high = float(sorted_samples[below]), float(sorted_samples[above])
+    if fraction == 0.0 or low == high:
+        return low
+    if math.isinf(low):
+        return low
+    if math.isinf(high):
+        return high
+    return low + (high - low) * fraction
 
 
 def _percentile_interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
     tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(samples, [tail, 100.0 - tail])
-    return float(low), float(high)
+    ordered = np.sort(samples)
+    return _percentile(ordered, tail), _percentile(ordered, 100.0 - tail)
 
 
 def bootstrap_mean_ci(
@@ -134,12 +146,9 @@ def bootstrap_mean_ci(
     estimate = float(array.mean())
     if n == 1 or np.all(array == array[0]):
         return Interval(estimate, estimate, estimate, n, "bootstrap-percentile")
-    if np.isinf(array).any():
-        # Sums of +inf and finite values are +inf (and of +inf and -inf nan); percentiles of resampled means that mix
-        # inf with finite values are still the right order statistics, so this needs no special case beyond errstate.
-        with np.errstate(invalid="ignore"):
-            samples = _bootstrap_statistics(n, lambda idx: array[idx].mean(axis=1), n_resamples, seed)
-    else:
+    # Sums of +inf and finite values are +inf (of +inf and -inf nan, silenced here); percentiles of resampled means
+    # that mix inf with finite values are still the right order statistics, so inf needs no other special case.
+    with np.errstate(invalid="ignore"):
         samples = _bootstrap_statistics(n, lambda idx: array[idx].mean(axis=1), n_resamples, seed)
     low, high = _percentile_interval(samples, confidence)
     return Interval(estimate, low, high, n, "bootstrap-percentile")

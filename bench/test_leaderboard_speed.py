@@ -3,9 +3,10 @@
 Candidate: ``bench.leaderboard.evaluate`` for the anchors ``gt`` + ``gray`` under the ``scgan-paper`` protocol on
 ``../shared/data/imagenet-val-sample``: decode, squash to 256x256, colorize, and every per-image metric of the
 protocol that needs no classifier (psnr, ssim, ssim_scgan, cci, cf_abs, delta_e00, auc_ab) plus the diagnostics
-(colour cast, near-gray). Peer: the loop a user would write: per image, decode, the same resize, each anchor, then
-scikit-image / NumPy for each metric and the same diagnostics. Both see the same files; the candidate's values are
-checked against the loop's.
+(colour cast, near-gray). Peer: the loop a user would write: per image, decode, the same gray exclusion and resize,
+each anchor (the same ``baselines`` objects, one image at a time, rounded as a saved PNG), then scikit-image / NumPy
+for each metric (one Lab conversion per image shared by delta E00, AuC and the cast) and the same diagnostics. Both
+see the same files and produce bit-identical colorizations; the candidate's values are checked against the loop's.
 
 Peer convention (docs/leaderboard.md): ``group`` + ``extra_info["role"]`` + ``extra_info["items"]`` (images).
 Images: all 1286 with ``SCGAN_BENCH_IMAGES=all``, else 256 (64 with ``SCGAN_BENCH_QUICK=1``), and 6 under
@@ -61,15 +62,20 @@ def skimage_loop(entries) -> dict:
     from skimage.color import deltaE_ciede2000, rgb2lab
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+    from baselines import load_method
     from scgan import data
 
+    anchors = {name: load_method(name) for name in ("gt", "gray")}
     results = {}
     for entry in entries:
-        gt = data.resize_image(data.load_image(entry.path), "squash256")
-        if data.is_gray(gt):
+        decoded = data.load_image(entry.path)
+        if data.is_gray(decoded):  # the candidate's rule: gray ground truth is excluded before the resize
             continue
-        gray = np.round(gt.astype(np.float64) @ np.array([0.299, 0.587, 0.114]))
-        outputs = {"gt": gt, "gray": np.repeat(np.clip(gray, 0, 255).astype(np.uint8)[..., None], 3, axis=2)}
+        gt = data.resize_image(decoded, "squash256")
+        # The same anchors, one image at a time, saved-PNG rounding: the colorizations are bit-identical to the
+        # candidate's, so the value check below tests the metrics alone.
+        image01 = data.to_tensor(gt)[None]
+        outputs = {name: data.to_uint8(anchor.colorize(image01, raw=True))[0] for name, anchor in anchors.items()}
         lab_gt = rgb2lab(gt)
         for method, pred in outputs.items():
             lab_pred = rgb2lab(pred)
@@ -118,10 +124,18 @@ def _check_same_values(rows: list[dict], reference: dict) -> None:
                                                                                    got, want)
 
 
+def _metadata(entries) -> dict:
+    """What DESIGN section 9 asks every result to carry beyond pytest-benchmark's own machine/commit info."""
+    import torch
+
+    return {"items": len(entries), "threads": torch.get_num_threads(), "shape": "256x256x3 (squash256)",
+            "dtype": "uint8", "device": "cpu", "metrics": ",".join(METRICS), "methods": "gt,gray"}
+
+
 def test_leaderboard_path_speed(benchmark, val_entries):
     entries = val_entries[: _image_count(benchmark.disabled)]
     benchmark.group = GROUP
-    benchmark.extra_info.update({"role": "candidate", "items": len(entries), "label": "leaderboard evaluate()"})
+    benchmark.extra_info.update({"role": "candidate", "label": "leaderboard evaluate()", **_metadata(entries)})
     if not benchmark.disabled:
         leaderboard_path(entries[:4])  # warm-up outside the timed region (imports, allocator, thread pools)
     rows = benchmark.pedantic(leaderboard_path, args=(entries,), rounds=1 if benchmark.disabled else 3)
@@ -132,7 +146,7 @@ def test_leaderboard_path_speed(benchmark, val_entries):
 def test_skimage_loop_speed(benchmark, val_entries):
     entries = val_entries[: _image_count(benchmark.disabled)]
     benchmark.group = GROUP
-    benchmark.extra_info.update({"role": "peer", "items": len(entries), "label": "per-image skimage loop"})
+    benchmark.extra_info.update({"role": "peer", "label": "per-image skimage loop", **_metadata(entries)})
     if not benchmark.disabled:
         skimage_loop(entries[:4])  # warm-up outside the timed region
     results = benchmark.pedantic(skimage_loop, args=(entries,), rounds=1 if benchmark.disabled else 3)

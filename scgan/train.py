@@ -441,7 +441,10 @@ class Trainer:
             with torch.no_grad():
                 output = generator(torch.zeros(1, 1, size, size, device=self.device))
         except (RuntimeError, ValueError, InputError) as exc:
-            raise InputError(f"{what} cannot take the {size}x{size} input of --preset {preset}: {exc}") from exc
+            raise InputError(
+                f"{what} cannot take the {size}x{size} input of --preset {preset} ({exc}); choose a preset of the "
+                "generator's size, or build options that suit this size"
+            ) from exc
         finally:
             generator.train(was_training)
         if not (isinstance(output, tuple | list) and len(output) == 2):
@@ -838,6 +841,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, gene
     ``resume`` inject it again (freshly built: the checkpoint's weights are loaded into it) with an equal spec.
     Under torchrun (``WORLD_SIZE`` > 1) every process calls this; rank 0 writes the outputs.
     """
+    if (generator is None) != (generator_spec is None):
+        raise InputError("train(): pass an injected generator together with its generator_spec, or neither")
     spec = normalise_generator_spec(generator_spec) if generator_spec is not None else None
     dist_info = setup_distributed(config.device)
     try:
@@ -849,7 +854,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, gene
             if not path.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint in {out} (expected {path})")
             checkpoint = load_checkpoint(path)
-            check_generator_spec(checkpoint, spec if generator is not None else None, path)
+            check_generator_spec(checkpoint, spec, path)
             stored = TrainConfig.from_dict(checkpoint["train_config"])
             # The stored recipe wins; only where to write and when to stop come from this invocation.
             config = dataclasses.replace(stored, out=config.out, stop_after_steps=config.stop_after_steps,

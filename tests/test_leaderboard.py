@@ -117,6 +117,16 @@ def test_cli_on_embedded_samples(tmp_path, monkeypatch, capsys):
     pd.testing.assert_frame_equal(pd.read_csv(rebuilt / "leaderboard.csv"), lb)
     assert (rebuilt / "samples.png").is_file() and (rebuilt / "cci_boxplot.png").is_file()
     _check_self_contained(rebuilt / "report.html")
+    # Truly the rows alone (no run.json, no figures beside them): the same numbers.
+    alone = tmp_path / "alone"
+    alone.mkdir()
+    shutil.copy(out / "rows.csv", alone / "rows.csv")
+    assert cli_main(["report", "--rows", str(alone / "rows.csv"), "--out", str(alone / "out"), "--quiet"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(alone / "out" / "leaderboard.csv"), lb)
+    # A run.json of another protocol beside the rows is refused, not silently used.
+    run["protocol"]["hash"] = get_protocol("wang").hash
+    (alone / "run.json").write_text(json.dumps(run))
+    assert cli_main(["report", "--rows", str(alone / "rows.csv"), "--out", str(alone / "out2"), "--quiet"]) == 2
 
 
 def _check_self_contained(path: Path) -> None:
@@ -169,7 +179,8 @@ def test_report_renders_in_headless_chromium(tmp_path):
     assert check["images"] == 2 and sorted(check["decoded"]) == ["cci_boxplot.png", "samples.png"]
     # Leaderboard, coverage, colour cast: 2 methods each, so at least 6 body rows.
     assert check["tables"] >= 3 and check["rows"] >= 6
-    assert "Colorization leaderboard" in dumped.stdout and "| gt |" not in dumped.stdout
+    assert "<h1>Colorization leaderboard</h1>" in dumped.stdout
+    assert "<td>gt</td>" in dumped.stdout and "<td>gray</td>" in dumped.stdout
 
 
 def test_cache_reuse_recomputes_only_the_added_method(tmp_path):
@@ -186,6 +197,8 @@ def test_cache_reuse_recomputes_only_the_added_method(tmp_path):
     assert again.images_colorized == 0  # read back from OUT/cache
     assert added.images_colorized == 3
     assert second["run"]["colorize_calls"] == {"gt": 3, "tint2": 3}
+    recorded = {m["name"]: (m["sha256"], m["cached"]) for m in second["run"]["methods"]}
+    assert recorded == {"gt": (None, False), "tint": ("sha-of-tint", True), "tint2": ("sha-of-tint2", True)}
     # Worst-k galleries of the non-anchor methods, embedded in the page.
     for name in ("worst_tint.png", "worst_tint2.png"):
         with Image.open(out / name) as image:
@@ -334,6 +347,9 @@ def test_classifier_metrics_labels_and_per_class(tmp_path):
     assert (out / "per_class.csv").is_file()
     per_class = pd.read_csv(out / "per_class.csv")
     assert set(per_class["label"]) == {1, 7} and (per_class["images"] == 2).all()
+    # Every CSV says which protocol it measured.
+    for frame in (dataset, per_class, pd.read_csv(out / "diagnostics.csv")):
+        assert set(frame["protocol_hash"]) == {get_protocol("wang").hash}
     table = (out / "leaderboard.md").read_text()
     assert "Top-1 (%)" in table and "FID not computed: 4 images for 1280" in table and "Per-class breakdown" in table
     run = json.loads((out / "run.json").read_text())
@@ -346,12 +362,51 @@ def test_fid_from_features_against_the_metrics_package(tmp_path):
     rng = np.random.default_rng(5)
     gt = rng.normal(size=(40, 6))
     shifted = rng.normal(loc=0.5, size=(40, 6))
-    features = {"__gt__": [(0, gt[:20]), (20, gt[20:])], "a": [(20, shifted[20:]), (0, shifted[:20])], "b": [(0, gt)]}
-    merged = leaderboard.merge_results([leaderboard.EvalResult([], features, [], [], {})])
-    frame = leaderboard.dataset_metrics_frame(merged.features, ["a", "b"]).set_index("method")
+    first, second = np.arange(20), np.arange(20, 40)
+    # Two ranks' results, each in its own order: merged, the features are put back in image order.
+    rank0 = {"__gt__": [(first, gt[:20])], "a": [(first, shifted[:20])], "b": [(np.arange(40), gt)]}
+    rank1 = {"__gt__": [(second, gt[20:])], "a": [(second, shifted[20:])]}
+    merged = leaderboard.merge_results([leaderboard.EvalResult([], rank1, [], [], {}),
+                                        leaderboard.EvalResult([], rank0, [], [], {})])
+    frame = leaderboard.dataset_metrics_frame(merged.features, ["a", "b"], set(range(40))).set_index("method")
     assert frame.loc["a", "fid_effl0"] == pytest.approx(frechet_distance(shifted, gt), rel=1e-12)
     assert abs(frame.loc["b", "fid_effl0"]) < 1e-9
+    # --skip-bad: a method failed on images 30..39, so every FID is computed on the 30 images all methods cover.
+    rows = [{"method": m, "_index": i, "error": "boom" if (m == "a" and i >= 30) else ""}
+            for m in ("a", "b") for i in range(40)]
+    keep = leaderboard.common_image_indices(rows)
+    assert keep == set(range(30))
+    features = {"__gt__": [(np.arange(40), gt)], "a": [(np.arange(30), shifted[:30])], "b": [(np.arange(40), gt)]}
+    frame = leaderboard.dataset_metrics_frame(features, ["a", "b"], keep).set_index("method")
+    assert frame.loc["a", "fid_effl0"] == pytest.approx(frechet_distance(shifted[:30], gt[:30]), rel=1e-12)
+    assert (frame["fid_images"] == 30).all()
     summary = report.build_report(
         pd.DataFrame({"method": ["a", "b"], "file": ["x", "x"], "psnr": [20.0, 30.0]}), frame.reset_index(), tmp_path
     )
     assert summary.cells[("b", "fid_effl0")].best
+
+
+class _FixedClassifier:
+    """Stand-in for another ImageNet classifier: logits from the mean colour (deterministic, 1000 classes)."""
+
+    name = "vgg16"
+    sha256 = "0" * 64
+
+    def logits(self, images: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.one_hot((images.mean(dim=(1, 2, 3)) * 999).long(), 1000).to(torch.float32)
+
+
+def test_classifier_override_changes_the_protocol_hash(tmp_path, monkeypatch):
+    import metrics.classifier
+
+    monkeypatch.setattr(metrics.classifier, "load_classifier", lambda spec, **kw: _FixedClassifier())
+    folder = _write_images(tmp_path / "imgs", count=2)
+    result = run_leaderboard(LeaderboardConfig(data=str(folder), methods=["gt", "gray"], out=tmp_path / "o",
+                                               protocol="wang", metrics=["psnr", "top1_agree"],
+                                               classifier="vgg16:weights.pth", quiet=True))
+    rows, run = result["rows"], result["run"]
+    default_hash = get_protocol("wang").hash
+    assert set(rows["protocol_hash"]) == {run["protocol"]["hash"]} and run["protocol"]["hash"] != default_hash
+    assert run["protocol"]["params"]["classifier"] == "vgg16"
+    assert run["protocol"]["params"]["extra"] == {"classifier_sha256": "0" * 64}
+    assert (rows.loc[rows.method == "gt", "top1_agree"] == 1.0).all()

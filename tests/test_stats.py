@@ -24,6 +24,9 @@ def test_bootstrap_mean_ci_matches_scipy_percentile_bootstrap():
     se = values.std(ddof=1) / math.sqrt(values.size)
     assert abs(ours.low - ref.low) < 0.1 * se
     assert abs(ours.high - ref.high) < 0.1 * se
+    # The percentiles are numpy's linear ones on the resampled means.
+    means = np.concatenate([values[i].mean(axis=1) for i in stats._index_chunks(values.size, 20_000, 3)])
+    assert [ours.low, ours.high] == pytest.approx(np.percentile(means, [2.5, 97.5]), rel=1e-12)
     # Seeded: the same call gives the same interval.
     assert stats.bootstrap_mean_ci(values, n_resamples=20_000, seed=3) == ours
 
@@ -34,6 +37,10 @@ def test_bootstrap_degenerate_and_infinite():
     assert (constant.low, constant.high) == (2.0, 2.0)
     everything_inf = stats.bootstrap_mean_ci([math.inf] * 4)
     assert everything_inf.estimate == math.inf and everything_inf.low == math.inf
+    # Some exact copies (PSNR inf) among finite values: the resampled means that drew one are inf, so the upper
+    # bound is inf, and the lower one is a finite percentile (numpy's own percentile gives nan there).
+    mixed = stats.bootstrap_mean_ci([math.inf] + [20.0, 22.0, 25.0, 30.0] * 3, n_resamples=2000)
+    assert mixed.estimate == math.inf and mixed.high == math.inf and 20.0 < mixed.low < 30.0
     assert math.isnan(stats.bootstrap_mean_ci([]).estimate)
     with pytest.raises(ValueError, match="NaN"):
         stats.bootstrap_mean_ci([1.0, math.nan])

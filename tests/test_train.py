@@ -587,6 +587,8 @@ def test_injected_generator_errors_are_clear(saliency_dir, tmp_path):
         Trainer(cfg, build_data=False, generator=tiny_net())
     with pytest.raises(InputError, match="pass the generator as well"):
         Trainer(cfg, build_data=False, generator_spec=TINY_SPEC)
+    with pytest.raises(InputError, match="together with its generator_spec"):
+        train(cfg, progress=False, generator=tiny_net())
     with pytest.raises(InputError, match="plain JSON"):
         Trainer(cfg, build_data=False, generator=tiny_net(), generator_spec={**TINY_SPEC, "options": {"x": object()}})
     with pytest.raises(InputError, match=r"--global-init g\.pt.*no global feature network"):

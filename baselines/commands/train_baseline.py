@@ -21,10 +21,8 @@ DESCRIPTION = (
     "--size, --max-steps, --labels apply."
 )
 
-#: The flags this command defines itself (shared by both engines) and the SCGAN trainer flags that do not apply to a
-#: baseline generator (it has no global feature network).
+#: The flags this command defines itself (shared by both engines).
 OWN_FLAGS = frozenset({"--data", "--out", "--batch-size", "--seed", "--quiet"})
-NOT_APPLICABLE = frozenset({"--global-init", "--no-global", "--random-global"})
 #: Flags of the colour-only engine (defaults None so that giving one to the SCGAN engine is noticed).
 COLOUR_ONLY = {"labels": "--labels", "epochs": "--epochs", "lr": "--lr", "size": "--size", "max_steps": "--max-steps"}
 
@@ -51,8 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     colour.add_argument("--size", type=int, default=None, help="training resolution (default: the paper's)")
     colour.add_argument("--max-steps", type=int, default=None)
     # Then the options of `scgan train` (groups data, model, schedule, ablations, execution) for the saliency
-    # variants, minus the global-feature ones: these networks have no global feature network.
-    trainer_defaults = add_trainer_arguments(parser, skip=OWN_FLAGS | NOT_APPLICABLE)
+    # variants. The global-feature ones stay so that asking for them gets a clear answer: these networks have no
+    # global feature network (--global-init none and --random-global are accepted and change nothing).
+    trainer_defaults = add_trainer_arguments(parser, skip=OWN_FLAGS)
     parser.set_defaults(_trainer_defaults=trainer_defaults)
 
 
@@ -118,8 +117,8 @@ def _run_scgan_trainer(args: argparse.Namespace) -> int:
             "--stage1-epochs/--stage2-epochs, --lr-stage1/--lr-g/--lr-d, --stop-after-steps, and --preset for the "
             "image size (see `scgan train-baseline --help`)"
         )
-    # The trainer's command-line translation, with what this command leaves out filled in.
-    args.global_init, args.no_global, args.random_global = "", False, False
+    if args.no_global:
+        raise ValueError(f"--no-global: {args.name} has no global feature network (nothing to ablate)")
     if args.batch_size is None:
         args.batch_size = TrainConfig().batch_size
     if args.resume:

@@ -29,6 +29,13 @@ def run(args) -> int:
             run_info = json.loads((folder / "run.json").read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise ValueError(f"{folder / 'run.json'}: not valid JSON ({exc})") from exc
+        # run.json supplies the protocol's parameters (the CCI band) and the run description: only when it describes
+        # the protocol these rows were measured under.
+        recorded = (run_info.get("protocol") or {}).get("hash")
+        hashes = set(rows["protocol_hash"].dropna().astype(str)) if "protocol_hash" in rows.columns else set()
+        if recorded and hashes and hashes != {recorded}:
+            raise ValueError(f"--rows {rows_path}: protocol hash {sorted(hashes)} differs from {folder / 'run.json'} "
+                             f"({recorded}); move the rows away from that run.json or restore the matching one")
     out = Path(args.out)
     figures = report.existing_figures(folder)
     copied = []
