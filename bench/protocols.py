@@ -24,6 +24,8 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
+from scgan.data import GRAY_CHROMA_THRESHOLD
+
 # Image-level metrics (one value per image) in table order; dataset-level ones are derived from them in the report.
 IMAGE_METRICS_PAPER = (
     "psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00", "auc_ab", "top1", "top5", "top1_agree", "fid_effl0",
@@ -62,7 +64,7 @@ class Protocol:
     classifier: str = "efficientnet-lite0"
     classifier_backend: str = "onnxruntime"
     output_quantization: str = "uint8"
-    gray_rule_chroma_p99: float = 2.0
+    gray_rule_chroma_p99: float = GRAY_CHROMA_THRESHOLD  # the data layer's gray rule, applied to the outputs
     saliency_threshold: float = 0.5
     bleeding_band_px: int = 5
     color_cast_space: str = "CIELAB D65"

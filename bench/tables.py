@@ -137,6 +137,20 @@ def coverage_table(rows: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+def covered_images(rows: pd.DataFrame) -> tuple[list[str], list[str], list[str]]:
+    """The coverage rule (module docstring): (methods in the table, methods dropped because they produced no image,
+    the files every method in the table produced, in first-appearance order)."""
+    ok_rows = rows[_ok(rows)]
+    all_methods = list(dict.fromkeys(rows["method"]))
+    produced = {m: set(ok_rows.loc[ok_rows["method"] == m, "file"]) for m in all_methods}
+    methods = [m for m in all_methods if produced[m]]
+    dropped = [m for m in all_methods if not produced[m]]
+    if not methods:
+        return methods, dropped, []
+    common_set = set.intersection(*(produced[m] for m in methods))
+    return methods, dropped, [f for f in dict.fromkeys(ok_rows["file"]) if f in common_set]
+
+
 def column_values(rows: pd.DataFrame, method: str, files: list[str], column: str) -> np.ndarray:
     """Per-image values of ``column`` for ``method`` on ``files`` (in that order)."""
     sub = rows[rows["method"] == method].set_index("file")
@@ -202,21 +216,14 @@ def summarize(
     rows["file"] = rows["file"].astype(str)
     coverage = coverage_table(rows)
     ok_rows = rows[_ok(rows)]
-    all_methods = list(coverage["method"])
-    methods = [m for m in all_methods if int(coverage.loc[coverage["method"] == m, "images_ok"].iloc[0]) > 0]
-    dropped = [m for m in all_methods if m not in methods]
+    methods, dropped, common = covered_images(rows)
     notes: list[str] = []
-    common: list[str] = []
-    if methods:
-        file_order = list(dict.fromkeys(ok_rows["file"]))
-        sets = [set(ok_rows.loc[ok_rows["method"] == m, "file"]) for m in methods]
-        common_set = set.intersection(*sets)
-        common = [f for f in file_order if f in common_set]
-        if any(len(s) != len(common) for s in sets) or coverage["images_failed"].any():
-            notes.append(
-                f"Methods cover different images; every statistic is computed on the {len(common)} images that all "
-                f"{len(methods)} methods in the table cover."
-            )
+    if methods and (any(len(ok_rows[ok_rows["method"] == m]) != len(common) for m in methods)
+                    or coverage["images_failed"].any()):
+        notes.append(
+            f"Methods cover different images; every statistic is computed on the {len(common)} images that all "
+            f"{len(methods)} methods in the table cover."
+        )
     if dropped:
         notes.append(f"Dropped (no image produced): {', '.join(dropped)}.")
     protocol = str(rows["protocol"].iloc[0]) if "protocol" in rows.columns and len(rows) else ""

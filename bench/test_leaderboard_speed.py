@@ -57,7 +57,7 @@ def _colourfulness(rgb: np.ndarray, absolute: bool) -> float:
     return float(np.sqrt(rg.std() ** 2 + yb.std() ** 2) + 0.3 * np.sqrt(rg.mean() ** 2 + yb.mean() ** 2))
 
 
-def skimage_loop(entries) -> dict:
+def skimage_loop(entries, methods=("gt", "gray")) -> dict:
     """The per-image reference loop: {(method, file): {metric: value}}."""
     from skimage.color import deltaE_ciede2000, rgb2lab
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
@@ -65,7 +65,7 @@ def skimage_loop(entries) -> dict:
     from baselines import load_method
     from scgan import data
 
-    anchors = {name: load_method(name) for name in ("gt", "gray")}
+    anchors = {name: load_method(name) for name in methods}
     results = {}
     for entry in entries:
         decoded = data.load_image(entry.path)
@@ -101,12 +101,12 @@ def skimage_loop(entries) -> dict:
     return results
 
 
-def leaderboard_path(entries) -> list[dict]:
+def leaderboard_path(entries, methods=("gt", "gray")) -> list[dict]:
     from bench.leaderboard import EvalSettings, evaluate, load_methods
     from bench.protocols import get_protocol
 
     protocol = get_protocol("scgan-paper")
-    runs = load_methods(["gt", "gray"], "cpu", protocol)
+    runs = load_methods(list(methods), "cpu", protocol)
     settings = EvalSettings(protocol, METRICS, batch_size=16)
     return evaluate(entries, runs, settings).rows
 

@@ -1,9 +1,13 @@
 """Metric throughput: the project's batched PSNR + SSIM + CCI (candidate) vs a per-image scikit-image/numpy loop
 (peer: ``peak_signal_noise_ratio`` + ``structural_similarity(gaussian_weights=True, sigma=1.5,
 use_sample_covariance=False, data_range=255)`` + the numpy CCI formula), on the same 256x256 photos in the same run.
+A second group does the same for the SCGAN-protocol SSIM and the Lab metrics: ``ssim_scgan`` + ``delta_e00`` +
+``auc_ab`` against ``structural_similarity(data_range=2.0)`` + ``rgb2lab`` (once per image, shared by the two Lab
+metrics, as the peer loop of a careful user would) + ``deltaE_ciede2000`` + the numpy AuC.
 
 Every test also checks the values against the peer at the DESIGN tolerances (PSNR 1e-6 dB, SSIM 1e-5, CCI 1e-9
-relative), so under ``--benchmark-disable`` this suite is a quick correctness test.
+relative, SSIM (SCGAN) 1e-5, delta E00 1e-6, AuC 1e-9), so under ``--benchmark-disable`` this suite is a quick
+correctness test. No pair in these sets is identical (identical pairs are a shortcut of every metric).
 
 Peer convention (bench/benchjson.py): ``group`` + ``extra_info["role"]`` + ``extra_info["items"]`` (images).
 ``test_metrics_speedup_ratio`` additionally times both sides interleaved (median of rounds, torch at 1 thread and at
@@ -22,8 +26,10 @@ import time
 import numpy as np
 import pytest
 import torch
+from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
+import metrics.image
 from metrics import functional as MF
 
 SIZE = 256
@@ -167,5 +173,94 @@ def test_metrics_speedup_ratio(benchmark, images):
         f"\n[metrics speed] {n} images {SIZE}x{SIZE}: skimage loop {n / peer_s:.1f} img/s; project "
         f"{n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x), {n / default_s:.1f} img/s at "
         f"{default_threads} threads ({peer_s / default_s:.2f}x); CPU time per image at 1 thread: skimage "
+        f"{1e3 * peer_cpu / n:.2f} ms, project {1e3 * single_cpu / n:.2f} ms ({peer_cpu / single_cpu:.2f}x)"
+    )
+
+
+# ------------------------------------------------------------------------------------- ssim_scgan + delta_e00 + auc_ab
+LAB_GROUP = f"metrics-ssim_scgan-delta_e00-auc_ab-{SIZE}x{SIZE}"
+
+
+def skimage_lab_loop(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
+    """Peer: one image at a time; (N, 3) rows of ssim_scgan, delta_e00, auc_ab (one rgb2lab per image and side)."""
+    rows = []
+    for g, p in zip(gt, pred):
+        lab_g, lab_p = rgb2lab(g), rgb2lab(p)
+        ab_error = np.hypot(lab_p[..., 1] - lab_g[..., 1], lab_p[..., 2] - lab_g[..., 2])
+        rows.append(
+            (
+                structural_similarity(g / 255.0, p / 255.0, data_range=2.0, channel_axis=-1),
+                deltaE_ciede2000(lab_g, lab_p).mean(),
+                np.clip(1.0 - ab_error / 150.0, 0.0, None).mean(),
+            )
+        )
+    return np.array(rows)
+
+
+def project_lab_batched(gt: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+    """Candidate: (N, 3) rows of ssim_scgan, delta_e00, auc_ab on the uint8 batch, the last two from one Lab
+    conversion per pair (as MetricSuite and the leaderboard get them). Every call starts without the Lab results of
+    the previous call: the benchmark repeats the same images, which would otherwise be found in the cache."""
+    metrics.image._LAB_RESULTS.entries.clear()
+    return torch.stack([MF.ssim_scgan(pred, gt), MF.delta_e00(pred, gt), MF.auc_ab(pred, gt)], dim=1).numpy()
+
+
+def check_lab_close(ours: np.ndarray, ref: np.ndarray) -> None:
+    np.testing.assert_allclose(ours[:, 0], ref[:, 0], rtol=0, atol=1e-5)  # SSIM (SCGAN protocol)
+    np.testing.assert_allclose(ours[:, 1], ref[:, 1], rtol=0, atol=1e-6)  # delta E00
+    np.testing.assert_allclose(ours[:, 2], ref[:, 2], rtol=0, atol=1e-9)  # AuC
+
+
+def _lab_info(benchmark, role: str, label: str, count: int) -> None:
+    _info(benchmark, role, label, count)
+    benchmark.group = LAB_GROUP
+
+
+def test_lab_metrics_skimage_loop(benchmark, images):
+    gt, pred, gt_t, pred_t = images
+    _lab_info(benchmark, "peer", "skimage-loop-ssim_scgan-lab", len(gt))
+    ref = benchmark(skimage_lab_loop, gt, pred)
+    check_lab_close(project_lab_batched(gt_t, pred_t), ref)
+
+
+def test_lab_metrics_batched(benchmark, images):
+    gt, pred, gt_t, pred_t = images
+    _lab_info(benchmark, "candidate", "scgan-ssim_scgan-lab-batched", len(gt))
+    ours = benchmark(project_lab_batched, gt_t, pred_t)
+    count = len(gt) if benchmark.enabled else 2
+    check_lab_close(ours[:count], skimage_lab_loop(gt[:count], pred[:count]))
+
+
+def test_lab_metrics_speedup_ratio(benchmark, images):
+    """As ``test_metrics_speedup_ratio``, for ssim_scgan + delta_e00 + auc_ab (speed-ups in extra_info)."""
+    gt, pred, gt_t, pred_t = images
+    _lab_info(benchmark, "candidate", "scgan-ssim_scgan-lab-batched-ratio", len(gt))
+    ours = benchmark(project_lab_batched, gt_t, pred_t)
+    if not benchmark.enabled:
+        check_lab_close(ours[:2], skimage_lab_loop(gt[:2], pred[:2]))
+        return
+    check_lab_close(ours, skimage_lab_loop(gt, pred))
+    default_threads = torch.get_num_threads()
+    peer, single = [], []
+    try:
+        for _ in range(5):
+            peer.append(_timed(lambda: skimage_lab_loop(gt, pred), 1))
+            torch.set_num_threads(1)
+            single.append(_timed(lambda: project_lab_batched(gt_t, pred_t), 3))
+            torch.set_num_threads(default_threads)
+    finally:
+        torch.set_num_threads(default_threads)
+    n = len(gt)
+    peer_s, single_s = (statistics.median(w for w, _ in v) for v in (peer, single))
+    peer_cpu, single_cpu = (statistics.median(c for _, c in v) for v in (peer, single))
+    benchmark.extra_info.update(
+        skimage_images_per_s=n / peer_s,
+        project_images_per_s_1thread=n / single_s,
+        speedup_1thread=peer_s / single_s,
+        cpu_time_speedup_1thread=peer_cpu / single_cpu,
+    )
+    print(
+        f"\n[ssim_scgan + delta_e00 + auc_ab speed] {n} images {SIZE}x{SIZE}: skimage loop {n / peer_s:.1f} img/s; "
+        f"project {n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x); CPU time per image: skimage "
         f"{1e3 * peer_cpu / n:.2f} ms, project {1e3 * single_cpu / n:.2f} ms ({peer_cpu / single_cpu:.2f}x)"
     )

@@ -6,10 +6,10 @@ Images: (N, 3, H, W) RGB, float in [0, 1] or uint8 in 0..255 (scaled by 1/255).
 
 from __future__ import annotations
 
-from metrics.image import auc_ab, cci, cf_abs, delta_e00, psnr, ssim, ssim_scgan
+from metrics.image import auc_ab, cci, cf_abs, delta_e00, lab_metrics, psnr, ssim, ssim_scgan
 from metrics.registry import create_metric
 
-__all__ = ["psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00", "auc_ab"]
+__all__ = ["psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00", "auc_ab", "lab_metrics"]
 __all__ += ["cci_ratio", "delta_cf", "top1", "top5", "top1_agree", "fid_effl0"]
 
 

@@ -6,7 +6,7 @@
     >>> suite.summary()                                  # {"psnr": mean, "ssim": mean, "cci_ratio": fraction}
 
 One image batch is checked once and fed to every metric; the classifier metrics share one classifier and one forward
-pass per batch.
+pass per batch, and ``delta_e00`` and ``auc_ab`` one Lab conversion per image pair (``metrics.image.lab_metrics``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from metrics.image import lab_metrics
 from metrics.registry import classifier_for, create_metric, has_per_image_values, list_metrics, metric_info
 
 __all__ = ["MetricSuite", "parse_metric_names", "jsonable"]
@@ -83,6 +84,11 @@ class MetricSuite:
 
             _OUTPUTS.get(self.metrics["fid_effl0"].classifier, pred, want_features=True)
             _OUTPUTS.get(self.metrics["fid_effl0"].classifier, target, want_features=True)
+        auc = self.metrics.get("auc_ab")
+        if "delta_e00" in self.metrics and auc is not None and target is not None:
+            # Both from one Lab conversion per pair, in whichever order they were asked for: metrics.image keeps the
+            # values of this batch and hands them to the two updates below.
+            lab_metrics(pred, target, **auc.options)
         for name, metric in self.metrics.items():
             metric.update(pred, target, labels if self.infos[name].needs_labels else None)
         self.count += int(pred.shape[0])

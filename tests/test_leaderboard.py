@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 import os
 import re
 import shutil
@@ -222,7 +223,8 @@ def test_skip_bad_accounting(tmp_path):
     clean = dict(config, data=str(_write_images(tmp_path / "clean", count=4)))
     with pytest.raises(InputError, match=r"method 'flaky' failed on img1\.png"):
         run_leaderboard(LeaderboardConfig(methods=["gt", flaky], **clean))
-    result = run_leaderboard(LeaderboardConfig(methods=["gt", TintMethod("ok"), flaky], skip_bad=True, **config))
+    with_fid = dict(config, metrics=FAST_METRICS.split(",") + ["fid_effl0"])
+    result = run_leaderboard(LeaderboardConfig(methods=["gt", TintMethod("ok"), flaky], skip_bad=True, **with_fid))
     rows = result["rows"]
     assert rows[rows.method == "flaky"]["error"].astype(bool).sum() == 3  # img1, img2, img3 (red > 210)
     summary = result["summary"]
@@ -234,6 +236,28 @@ def test_skip_bad_accounting(tmp_path):
     table = (out / "leaderboard.md").read_text()
     assert "computed on the 1 images that all 3 methods" in table and "broken.png" in table
     assert "| flaky | 1 | 3 | 4 |" in table  # coverage per method
+    # FID too is computed only on the image every method covers (the ground truth's features of all 4 are not used).
+    assert (pd.read_csv(out / "dataset_metrics.csv")["fid_images"] == 1).all()
+
+
+class NanOnRed(TintMethod):
+    """A broken model: NaN in its output for images with a very red square (img1, img2 of ``_write_images``)."""
+
+    def colorize(self, images: torch.Tensor, raw: bool = False) -> torch.Tensor:
+        out = super().colorize(images, raw)
+        out[images[:, 0, 10, 12] * 255 > 210, 0, 0, 0] = math.nan
+        return out
+
+
+def test_invalid_outputs_are_errors_naming_the_image(tmp_path):
+    folder = _write_images(tmp_path / "imgs", count=3)
+    config = dict(data=str(folder), out=tmp_path / "lb", protocol="wang", metrics=["psnr"], quiet=True, cache=False)
+    with pytest.raises(InputError, match=r"method 'nan' failed on img1\.png: .*NaN or infinite values on img1\.png"):
+        run_leaderboard(LeaderboardConfig(methods=["gt", NanOnRed("nan")], **config))
+    rows = run_leaderboard(LeaderboardConfig(methods=["gt", NanOnRed("nan")], skip_bad=True, **config))["rows"]
+    failed = rows[rows["error"] != ""]
+    assert list(failed["method"]) == ["nan", "nan"] and list(failed["file"]) == ["img1.png", "img2.png"]
+    assert failed["psnr"].isna().all() and rows.loc[rows["error"] == "", "psnr"].notna().all()
 
 
 def test_bad_arguments_are_clear(tmp_path):
@@ -372,10 +396,7 @@ def test_fid_from_features_against_the_metrics_package(tmp_path):
     assert frame.loc["a", "fid_effl0"] == pytest.approx(frechet_distance(shifted, gt), rel=1e-12)
     assert abs(frame.loc["b", "fid_effl0"]) < 1e-9
     # --skip-bad: a method failed on images 30..39, so every FID is computed on the 30 images all methods cover.
-    rows = [{"method": m, "_index": i, "error": "boom" if (m == "a" and i >= 30) else ""}
-            for m in ("a", "b") for i in range(40)]
-    keep = leaderboard.common_image_indices(rows)
-    assert keep == set(range(30))
+    keep = set(range(30))
     features = {"__gt__": [(np.arange(40), gt)], "a": [(np.arange(30), shifted[:30])], "b": [(np.arange(40), gt)]}
     frame = leaderboard.dataset_metrics_frame(features, ["a", "b"], keep).set_index("method")
     assert frame.loc["a", "fid_effl0"] == pytest.approx(frechet_distance(shifted[:30], gt[:30]), rel=1e-12)
