@@ -32,17 +32,20 @@ def run(args) -> int:
     out.mkdir(parents=True, exist_ok=True)
     bench_dir = Path(bench.__file__).resolve().parent
     root = bench_dir.parent
-    targets = [str(bench_dir)]
+    # Paths relative to the project root (pytest runs there), so that the command recorded in run.json names no
+    # folder of a particular machine.
+    targets = ["bench"]
     if args.suite:
         targets = []
         for name in args.suite:
             path = bench_dir / Path(name).name
             if not path.is_file():
                 raise InputError(f"--suite: {name} not found in {bench_dir}")
-            targets.append(str(path))
+            targets.append(f"bench/{path.name}")
     json_path = out / "bench.json"
-    command = [sys.executable, "-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "--benchmark-only",
-               f"--benchmark-json={json_path}", "--benchmark-warmup=on"]
+    json_arg = json_path.relative_to(root) if json_path.is_relative_to(root) else json_path
+    command = ["-m", "pytest", *targets, "-q", "-p", "no:cacheprovider", "--benchmark-only",
+               f"--benchmark-json={json_arg}", "--benchmark-warmup=on"]
     if args.quick:
         command += ["--benchmark-min-rounds=2", "--benchmark-max-time=0.2", "--benchmark-warmup-iterations=1"]
     if args.keyword:
@@ -51,9 +54,9 @@ def run(args) -> int:
     if args.quick:
         env["SCGAN_BENCH_QUICK"] = "1"
     started = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
-    completed = subprocess.run(command, cwd=root, env=env)
+    completed = subprocess.run([sys.executable, *command], cwd=root, env=env)
     if not json_path.is_file():
-        raise InputError(f"pytest wrote no benchmark JSON (exit status {completed.returncode}); command: "
+        raise InputError(f"pytest wrote no benchmark JSON (exit status {completed.returncode}); command: python "
                          + " ".join(command))
     payload = benchjson.load_benchmark_json(json_path)
     rows = benchjson.benchmark_rows(payload)
@@ -69,7 +72,7 @@ def run(args) -> int:
         "quick": bool(args.quick),
         "versions": versions(),
         "pytest_exit_status": completed.returncode,
-        "pytest_command": command,
+        "pytest_command": ["python", *command],
         "machine_info": payload.get("machine_info"),
         "commit_info": payload.get("commit_info"),
     }
