@@ -57,8 +57,8 @@ def _bench_step(benchmark, preset: str, stage: int, batch: int) -> None:
     if stats is not None and getattr(stats, "stats", None) is not None:
         benchmark.extra_info["images_per_s"] = batch / stats.stats.median
     # No peer: stage 1 and stage 2 are different work, so these rows report images/s (``items``) and no speed-up.
-    benchmark.extra_info.update(items=batch, preset=preset, stage=stage, batch=batch, size=size, device=str(trainer.device),
-                                threads=torch.get_num_threads(), kernels=trainer.ops.name)
+    benchmark.extra_info.update(items=batch, preset=preset, stage=stage, batch=batch, size=size,
+                                device=str(trainer.device), threads=torch.get_num_threads(), kernels=trainer.ops.name)
 
 
 @pytest.mark.parametrize("stage", [1, 2])
