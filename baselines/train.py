@@ -178,10 +178,19 @@ def _scgan_generator_spec(data: Any) -> dict | None:
     return None
 
 
+def _load_if_torch_file(path: str | os.PathLike) -> Any:
+    """The content of a PyTorch file (tensors only), or None when it is not one: the weights loader
+    (``read_weights_file``) then reports that file as one clear error instead of a pickle traceback here."""
+    try:
+        return torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception:  # pickle/zip errors have many types; read_weights_file names the file and the reason
+        return None
+
+
 def read_build_options(path: str | os.PathLike) -> dict:
     """The build options stored in a checkpoint trained here ({} for other files): ``build_options`` of a
     ``train_baseline`` checkpoint, or the ``generator_spec`` options of an SCGAN trainer run on a baseline."""
-    data = torch.load(str(path), map_location="cpu", weights_only=True)
+    data = _load_if_torch_file(path)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         return _as_build_options(data.get("build_options") or {})
     spec = _scgan_generator_spec(data)
@@ -191,7 +200,7 @@ def read_build_options(path: str | os.PathLike) -> dict:
 def trained_size(path: str | os.PathLike) -> int | None:
     """The training resolution recorded in a checkpoint trained here (None for other files): ``size`` of a
     ``train_baseline`` checkpoint, the preset's ``image_size`` of an SCGAN trainer run on a baseline."""
-    data = torch.load(str(path), map_location="cpu", weights_only=True)
+    data = _load_if_torch_file(path)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT and data.get("size"):
         return int(data["size"])
     if _scgan_generator_spec(data) is not None:

@@ -355,6 +355,8 @@ class Trainer:
         self.ops = kernel_ops(config.kernels, self.device)
         self.adversarial = AdversarialLoss("wgan-gp" if config.gan == "none" else config.gan, config.gp_weight)
         self.out = Path(config.out) if config.out else None
+        if self.out is not None and self.out.exists() and not self.out.is_dir():  # not a FileExistsError traceback
+            raise InputError(f"--out {self.out}: exists and is not a folder (the run folder)")
         if self.out is not None and self.dist.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
 

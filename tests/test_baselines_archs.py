@@ -297,8 +297,9 @@ def test_weights_file_errors(tmp_path):
         read_weights_file(tmp_path / "missing.pth")
     junk = tmp_path / "junk.pth"
     junk.write_text("not a weights file")
-    with pytest.raises(ValueError, match="junk.pth"):
+    with pytest.raises(ValueError, match="junk.pth") as caught:
         read_weights_file(junk)
+    assert len(str(caught.value).splitlines()) == 1  # torch's multi-line advice is cut to the line that says why
 
 
 # ------------------------------------------------------------------------------------------------ shapes

@@ -201,6 +201,48 @@ def test_export_command_errors(tmp_path, capsys):
     assert not (tmp_path / "x.onnx").exists()
 
 
+def test_unknown_build_option_is_a_clear_error(tmp_path, capsys):
+    # regression: `--option KEY=VALUE` with a KEY the architecture does not take raised a TypeError traceback
+    args = ["export", "--baseline", "pix2pix", "--option", "bogus=3", "--out", str(tmp_path / "x.onnx")]
+    assert scgan_main(args) == 2
+    assert "--option bogus: not a build option of pix2pix; it takes num_downs, ngf" in capsys.readouterr().err
+    assert not list(tmp_path.glob("x.onnx*"))
+    args = ["train-baseline", "pix2pix", "--data", "samples", "--option", "bogus=3", "--out", str(tmp_path / "b.pt"),
+            "--quiet"]
+    assert scgan_main(args) == 2
+    assert "--option bogus: not a build option of pix2pix" in capsys.readouterr().err
+    assert not list(tmp_path.glob("b.pt*"))
+
+
+def test_train_baseline_out_that_is_a_folder_is_refused(tmp_path, capsys):
+    # regression: --out naming a folder trained first, then failed with an IsADirectoryError traceback
+    args = ["train-baseline", "pix2pix", "--data", "samples", "--out", str(tmp_path), "--quiet"]
+    assert scgan_main(args) == 2
+    assert "is a folder; give the path of the file to write" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("flag", ["--size", "--max-steps"])
+def test_train_baseline_rejects_non_positive_sizes(flag, tmp_path, capsys):
+    # regression: --size 0 silently trained at the paper's size; --max-steps 0 failed as "not enough images"
+    args = ["train-baseline", "pix2pix", "--data", "samples", flag, "0", "--out", str(tmp_path / "b.pt"), "--quiet"]
+    assert scgan_main(args) == 2
+    assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
+    assert not list(tmp_path.glob("b.pt*"))
+
+
+def test_export_command_non_weights_file_is_one_line_error(tmp_path, capsys):
+    # regression: a file that is not a PyTorch file given as --weights raised an UnpicklingError traceback
+    # (build_baseline read the build options before the weights loader could report the file)
+    junk = tmp_path / "rows.csv"
+    junk.write_text("file,label\na.png,1\n")
+    args = ["export", "--baseline", "pix2pix", "--weights", str(junk), "--out", str(tmp_path / "x.onnx")]
+    assert scgan_main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "rows.csv" in err and "cannot be read as a PyTorch weights file" in err
+    assert not list(tmp_path.glob("x.onnx*"))
+
+
 @pytest.mark.slow
 def test_export_command_scgan_preset(tmp_path, capsys):
     import scgan

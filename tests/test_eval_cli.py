@@ -160,6 +160,12 @@ def test_argument_errors(folders, tmp_path, capsys):
     assert "--pred is required" in capsys.readouterr().err
     assert main(["eval", "--gt", str(tmp_path / "nowhere"), "--pred", str(pred_dir), "--out", "x.csv"]) == 2
     assert "nowhere" in capsys.readouterr().err
+    # regression: --help listed --out as optional, yet a run without it stops with "--out is required"
+    assert main(["eval", "--gt", str(gt_dir), "--pred", str(pred_dir)]) == 2
+    assert "--out is required" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["eval", "--help"])
+    assert "rows CSV to write (required;" in " ".join(capsys.readouterr().out.split())
 
 
 def test_list_metrics(capsys):

@@ -277,6 +277,20 @@ def test_bad_arguments_are_clear(tmp_path):
     assert cli_main(["leaderboard", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
 
 
+def test_cli_names_the_images_it_left_out(tmp_path, capsys):
+    # regression: the terminal summary did not say that gray or unreadable images were left out of the table
+    folder = _write_images(tmp_path / "imgs", count=2, bad=True)
+    Image.fromarray(np.full((40, 48, 3), 128, np.uint8)).save(folder / "flat_gray.png")
+    args = ["leaderboard", "--data", str(folder), "--methods", "gt", "--metrics", "psnr", "--skip-bad", "--no-cache",
+            "--out", str(tmp_path / "o")]
+    assert cli_main(args) == 0
+    printed = capsys.readouterr().out
+    assert "gray ground truth excluded (1): flat_gray.png" in printed
+    assert "unreadable files skipped (1): broken.png" in printed
+    assert cli_main([*args, "--quiet"]) == 0
+    assert capsys.readouterr().out == ""
+
+
 def test_saliency_aware_metrics(tmp_path):
     folder = _write_images(tmp_path / "imgs", count=2)
     maps = tmp_path / "maps"
@@ -350,6 +364,26 @@ def test_read_rows_rejects_garbage(tmp_path):
         report.build_report(report.read_rows(path), None, tmp_path / "o")
     with pytest.raises(FileNotFoundError):
         report.read_rows(tmp_path / "none.csv")
+
+
+def test_report_cli_names_the_rows_file(tmp_path, capsys):
+    # regression: `scgan report` said "rows: missing column(s)" without the file, and "file not found" for a folder
+    path = tmp_path / "summary.csv"
+    path.write_text("a,b\n1,2\n")
+    assert cli_main(["report", "--rows", str(path), "--out", str(tmp_path / "o")]) == 2
+    err = capsys.readouterr().err
+    assert f"--rows {path}: missing column(s) ['method', 'file']" in err and len(err.strip().splitlines()) == 1
+    assert cli_main(["report", "--rows", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert "a folder; give the rows.csv file in it" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
+    # regression: --out naming an existing file ended in a FileExistsError traceback (report and leaderboard)
+    (tmp_path / "afile").write_text("x")
+    good_rows = tmp_path / "rows.csv"
+    good_rows.write_text("method,file,psnr\ngt,a.png,30\n")
+    assert cli_main(["report", "--rows", str(good_rows), "--out", str(tmp_path / "afile"), "--quiet"]) == 2
+    assert "afile: exists and is not a folder" in capsys.readouterr().err
+    assert cli_main(["leaderboard", "--methods", "gt", "--out", str(tmp_path / "afile"), "--quiet"]) == 2
+    assert "afile: exists and is not a folder" in capsys.readouterr().err
 
 
 def test_classifier_metrics_labels_and_per_class(tmp_path):

@@ -71,3 +71,11 @@ def test_pretrain_global_needs_a_training_image(tmp_path):
         pretrain_global(PretrainConfig(data=str(two), out=str(out), preset="scgan-tiny", val_fraction=0.9),
                         progress=False)  # fmt: skip
     assert not out.exists()
+
+
+def test_out_that_is_a_folder_is_refused_before_training(tmp_path, capsys):
+    # regression: --out naming a folder trained first, then failed with an IsADirectoryError traceback
+    args = ["pretrain-global", "--data", "samples", "--out", str(tmp_path), "--preset", "scgan-tiny", "--quiet"]
+    assert main(args) == 2
+    assert "is a folder; give the path of the file to write" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())

@@ -67,3 +67,10 @@ def test_cci_report_missing_pair_is_named(tmp_path):
     Image.fromarray(image).save(gt / "a.png")
     Image.fromarray(image).save(gt / "b.png")
     assert cli_main(["cci-report", "--pred", str(pred), "--gt", str(gt), "--out", str(tmp_path / "o")]) == 2
+
+
+def test_cci_report_out_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    # regression: --out naming an existing file ended in a FileExistsError traceback
+    (tmp_path / "afile").write_text("x")
+    assert cli_main(["cci-report", "--pred", "samples", "--out", str(tmp_path / "afile"), "--quiet"]) == 2
+    assert "afile: exists and is not a folder" in capsys.readouterr().err

@@ -157,3 +157,11 @@ def test_saliency_command_u2netp_two_images(tmp_path, u2netp_path, capsys):
 def test_saliency_command_model_and_method_exclusive(tmp_path):
     with pytest.raises(SystemExit):
         main(["saliency", "--data", "samples", "--out", str(tmp_path), "--model", "x.onnx", "--method", "spectral"])
+
+
+def test_out_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+    # regression: --out naming an existing file ended in a FileExistsError traceback
+    (tmp_path / "afile").write_text("x")
+    args = ["saliency", "--data", "samples", "--method", "spectral", "--out", str(tmp_path / "afile"), "--quiet"]
+    assert main(args) == 2
+    assert "afile: exists and is not a folder" in capsys.readouterr().err

@@ -236,11 +236,31 @@ def test_train_command_and_resume(saliency_dir, tmp_path, capsys):
             "--no-perceptual", "--quiet"]  # fmt: skip
     assert main(base + ["--stop-after-steps", "2"]) == 0
     assert "stopped" in capsys.readouterr().out
-    assert main(["train", "--out", str(run), "--resume", "--quiet"]) == 0
-    assert "finished after 2 epoch(s), 4 step(s)" in capsys.readouterr().out
+    assert main(["train", "--out", str(run), "--resume", "--stage2-epochs", "5", "--quiet"]) == 0
+    printed = capsys.readouterr()
+    assert "finished after 2 epoch(s), 4 step(s)" in printed.out  # the stored schedule, not --stage2-epochs 5
+    # regression: --resume silently dropped changed trainer options; it now says which ones it ignores
+    assert "--resume continues with the run's stored settings; ignored: --stage2-epochs" in printed.err
     assert main(["train", "--data", "samples", "--saliency", str(saliency_dir), "--out", str(tmp_path / "x"),
                  "--preset", "scgan-tiny", "--quiet"]) == 2  # fmt: skip
     assert "--global-init is required" in capsys.readouterr().err
+
+
+def test_out_that_is_a_file_is_a_clear_error(saliency_dir, tmp_path, capsys):
+    # regression: --out naming an existing file ended in a FileExistsError traceback
+    (tmp_path / "afile").write_text("x")
+    assert main(["train", "--data", "samples", "--saliency", str(saliency_dir), "--out", str(tmp_path / "afile"),
+                 "--preset", "scgan-tiny", "--global-init", "none", "--quiet"]) == 2  # fmt: skip
+    assert "afile: exists and is not a folder (the run folder)" in capsys.readouterr().err
+
+
+def test_help_says_when_global_init_is_required(capsys):
+    # regression: `scgan train --help` showed --global-init as optional although a run without it stops
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert "required unless --resume, --no-global or --random-global" in printed
+    assert "--kernels {auto,triton,reference} fused attention-loss/GP kernels" in printed  # it had no help at all
 
 
 def _torchrun(args: list[str]) -> None:

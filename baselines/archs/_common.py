@@ -56,7 +56,12 @@ def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle/zip errors have many types; the message says what the file is not
-        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({type(exc).__name__}: {exc})") from exc
+        # torch's unpickling message runs to many lines of advice; the CLI prints one line, so keep the line that
+        # says what was found ("Unsupported operand 102", "invalid load key") or else the first one.
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        detail = [line for line in lines if line.startswith("Unsupported") or "invalid load key" in line]
+        reason = (detail or lines or ["no message"])[0]
+        raise ValueError(f"{path}: cannot be read as a PyTorch weights file ({type(exc).__name__}: {reason})") from exc
     released = True
     if isinstance(data, Mapping):
         for key in ("generator", "state_dict", "model"):

@@ -23,3 +23,18 @@ def parse_option(text: str) -> tuple[str, object]:
 def add_option_argument(parser: argparse.ArgumentParser, help_text: str) -> None:
     """Add ``--option KEY=VALUE`` (repeatable; ``args.option`` is a list of ``(key, value)``)."""
     parser.add_argument("--option", type=parse_option, action="append", default=[], metavar="KEY=VALUE", help=help_text)
+
+
+def check_build_options(arch, options: dict) -> None:
+    """Raise an InputError naming any ``--option`` key that ``arch.build`` does not take (``arch``: a
+    ``baselines.registry.Architecture``), before any work; without this check the user got a TypeError traceback."""
+    import inspect
+
+    from scgan.errors import InputError
+
+    known = [name for name, p in inspect.signature(arch.build).parameters.items()
+             if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+    unknown = sorted(set(options) - set(known))
+    if unknown:
+        raise InputError(f"--option {', '.join(unknown)}: not a build option of {arch.name}; "
+                         f"it takes {', '.join(known) if known else 'none'}")

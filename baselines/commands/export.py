@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import argparse
 
-from baselines.commands._options import add_option_argument
+from baselines.commands._options import add_option_argument, check_build_options
 
 NAME = "export"
 HELP = "export SCGAN (checkpoint or preset) or a published baseline to an ONNX colorizer"
@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
         from baselines.export import export_baseline
         from baselines.registry import get_architecture
 
-        get_architecture(args.baseline)  # a clear error for an unknown name before any work
+        # clear errors for an unknown name or build option before any work
+        check_build_options(get_architecture(args.baseline), dict(args.option))
         if args.weights is None:
             _say(
                 args,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from baselines.commands._options import add_option_argument
+from baselines.commands._options import add_option_argument, check_build_options
 
 NAME = "train-baseline"
 HELP = "train a published baseline (pix2pix, iizuka, pix2pix-sal with SCGAN's trainer, ...) on photos"
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="checkpoint file to write (atomically); for pix2pix-sal/uresnet-sal the run folder",
     )  # fmt: skip
     parser.add_argument("--batch-size", type=int, default=None, help="batch size (default 4; SCGAN trainer: 8)")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of weights, data order and noise (default 0)")
     add_option_argument(
         parser, "build option of the architecture (e.g. num_downs=5, ngf=16, widths=(16,32,64,64)); repeatable"
     )
@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
     arch = get_architecture(args.name)
     if arch.has_saliency:
-        return _run_scgan_trainer(args)
+        return _run_scgan_trainer(args)  # checks --option itself ("bad --option build options")
+    check_build_options(arch, dict(args.option))  # before the photos are loaded
     return _run_colour_only(args)
 
 
@@ -70,7 +71,10 @@ def _given(args: argparse.Namespace, defaults: dict) -> list[str]:
 
 
 def _run_colour_only(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from baselines.train import BaselineTrainConfig, train_baseline
+    from scgan.errors import InputError
 
     trainer_only = _given(args, args._trainer_defaults)
     if trainer_only:
@@ -80,6 +84,12 @@ def _run_colour_only(args: argparse.Namespace) -> int:
         )
     if not args.data:
         raise ValueError("--data is required")
+    if Path(args.out).is_dir():  # else an IsADirectoryError traceback when the finished file is renamed into place
+        raise InputError(f"--out {args.out}: is a folder; give the path of the file to write")
+    # 0 would silently mean "the paper's size" (--size) or fail later as "not enough images" (--max-steps)
+    for flag, value in (("--size", args.size), ("--max-steps", args.max_steps)):
+        if value is not None and value < 1:
+            raise ValueError(f"{flag} must be at least 1, got {value}")
     config = BaselineTrainConfig(
         name=args.name,
         data=args.data,

@@ -18,7 +18,10 @@ def run(args) -> int:
     from pathlib import Path
 
     from bench.cci_report import run_cci_report
+    from scgan.errors import InputError
 
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
+        raise InputError(f"--out {args.out}: exists and is not a folder")
     summary = run_cci_report(args.pred, Path(args.out), gt=args.gt, skip_bad=args.skip_bad, quiet=args.quiet)
     if not args.quiet:
         print((Path(args.out) / "cci_report.md").read_text(encoding="utf-8"))

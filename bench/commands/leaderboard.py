@@ -46,6 +46,8 @@ def run(args) -> int:
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
+        raise InputError(f"--out {args.out}: exists and is not a folder")
     if args.device.startswith("cuda"):
         import torch
 
@@ -70,5 +72,19 @@ def run(args) -> int:
     result = run_leaderboard(config)
     if result and not args.quiet:
         print(report.print_table(result["summary"]))
+        # Say on the terminal (as `scgan eval` does) which images the table leaves out; run.json lists them too.
+        run_info = result.get("run", {})
+        if run_info.get("gray_excluded"):
+            print(f"gray ground truth excluded ({len(run_info['gray_excluded'])}): "
+                  f"{_shortened(run_info['gray_excluded'])}")
+        if run_info.get("bad"):
+            print(f"unreadable files skipped ({len(run_info['bad'])}): "
+                  f"{_shortened([item['file'] for item in run_info['bad']])}")
         print(f"\nwritten to {result['out']} (report.html, leaderboard.md, rows.csv, run.json)")
     return 0
+
+
+def _shortened(names: list[str], shown: int = 10) -> str:
+    """The first ``shown`` names, comma-separated, and how many more (run.json has them all)."""
+    more = f", ... ({len(names) - shown} more; see run.json)" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more

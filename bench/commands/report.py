@@ -17,9 +17,19 @@ def run(args) -> int:
     from pathlib import Path
 
     from bench import report
+    from scgan.errors import InputError
 
     rows_path = Path(args.rows)
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
+        raise InputError(f"--out {args.out}: exists and is not a folder")
+    if rows_path.is_dir():
+        raise ValueError(f"--rows {rows_path}: a folder; give the rows.csv file in it ({rows_path / 'rows.csv'})")
     rows = report.read_rows(rows_path)
+    # name the file here: the table builder's own check only knows the data, not where it came from
+    missing = [column for column in ("method", "file") if column not in rows.columns]
+    if missing:
+        raise ValueError(f"--rows {rows_path}: missing column(s) {missing}; expected the rows.csv written by "
+                         "`scgan leaderboard`")
     folder = rows_path.parent
     dataset_path = folder / "dataset_metrics.csv"
     dataset = report.read_rows(dataset_path) if dataset_path.is_file() else None

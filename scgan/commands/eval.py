@@ -38,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="native",
         help="resize policy applied to both sides: squash256 | crop256 | native (default: native, sizes must match)",
     )
-    parser.add_argument("--out", help="rows CSV to write (with --demo: an output folder)")
+    parser.add_argument("--out", help="rows CSV to write (required; with --demo: an output folder)")
     parser.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
     parser.add_argument("--skip-bad", action="store_true", help="skip unreadable files and list them in the summary")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")

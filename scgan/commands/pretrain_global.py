@@ -35,8 +35,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
+    from pathlib import Path
+
+    from scgan.errors import InputError
     from scgan.pretrain import pretrain_global
     from scgan.training.config import PretrainConfig
+
+    if Path(args.out).is_dir():  # else an IsADirectoryError traceback when the finished file is renamed into place
+        raise InputError(f"--out {args.out}: is a folder; give the path of the file to write")
 
     config = PretrainConfig(
         data=args.data, out=args.out, labels=args.labels, preset=args.preset, policy=args.policy, epochs=args.epochs,

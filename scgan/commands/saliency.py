@@ -36,7 +36,11 @@ def run(args) -> int:
     from pathlib import Path
 
     from scgan.data import list_images
+    from scgan.errors import InputError
     from scgan.saliency import CONTACT_SHEET_NAME, build_detector, generate_saliency_maps
+
+    if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
+        raise InputError(f"--out {args.out}: exists and is not a folder")
 
     detector = build_detector(model=args.model, method=args.method)
     entries = list_images(args.data, recursive=not args.no_recursive)

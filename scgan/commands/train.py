@@ -41,7 +41,8 @@ def add_trainer_arguments(parser, skip: frozenset[str] = frozenset()) -> dict[st
     add(model, "--preset", default=d.preset, help=f"model preset (default {d.preset}, the paper)")
     add(model,
         "--global-init", default=None,
-        help="global features: CKPT from `scgan pretrain-global` (the paper) or 'none' (random init)",
+        help="global features: CKPT from `scgan pretrain-global` (the paper) or 'none' (random init); "
+             "required unless --resume, --no-global or --random-global",
     )  # fmt: skip
 
     sched = parser.add_argument_group("schedule (paper defaults)")
@@ -80,7 +81,8 @@ def add_trainer_arguments(parser, skip: frozenset[str] = frozenset()) -> dict[st
     run = parser.add_argument_group("execution")
     add(run, "--resume", action="store_true", help="continue the run in --out from its checkpoint")
     add(run, "--seed", type=int, default=d.seed, help="seed of weights, data order, noise")
-    add(run, "--kernels", choices=["auto", "triton", "reference"], default=d.kernels)
+    add(run, "--kernels", choices=["auto", "triton", "reference"], default=d.kernels,
+        help="fused attention-loss/GP kernels: Triton, the PyTorch reference, or auto (Triton where it can run)")
     add(run, "--device", default=d.device, help="auto (default), cpu, cuda, cuda:N")
     add(run, "--amp", choices=["none", "bf16"], default=d.amp, help="autocast dtype (GPU)")
     add(run, "--channels-last", action="store_true", help="channels_last memory format (GPU)")
@@ -167,10 +169,16 @@ def config_from_args(args):
 
 def run(args) -> int:
     import os
+    import sys
 
     from scgan.train import train
 
     config = config_from_args(args) if not args.resume else _resume_config(args)
+    if args.resume and int(os.environ.get("RANK", "0")) == 0:
+        ignored = ignored_on_resume(args)
+        if ignored:
+            print("scgan train: note: --resume continues with the run's stored settings; "
+                  f"ignored: {', '.join(ignored)}", file=sys.stderr)
     result = train(config, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
         state = "finished" if result.finished else "stopped (resume with --resume)"
@@ -179,6 +187,20 @@ def run(args) -> int:
         if losses:
             print(f"  last losses: {losses}")
     return 0
+
+
+# The options --resume takes from the command line (see _resume_config); every other trainer option comes from the
+# checkpoint, so a changed value would be silently dropped without the note printed by run().
+RESUME_OPTIONS = frozenset({"out", "resume", "stop_after_steps", "device", "workers", "quiet"})
+
+
+def ignored_on_resume(args) -> list[str]:
+    """``--flag`` names of the trainer options given with a non-default value that --resume does not use."""
+    import argparse
+
+    defaults = add_trainer_arguments(argparse.ArgumentParser())
+    return ["--" + dest.replace("_", "-") for dest, default in defaults.items()
+            if dest not in RESUME_OPTIONS and getattr(args, dest, default) != default]
 
 
 def _resume_config(args):
