@@ -28,13 +28,14 @@ import dataclasses
 import datetime as dt
 import json
 import platform
-import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import torch
+
+from bench.leaderboard import git_commit
 
 DEFAULT_SHAPES = ((8, 3, 256, 256), (64, 3, 256, 256))
 DEFAULT_DTYPES = ("float32", "bfloat16")
@@ -267,25 +268,6 @@ def render_markdown(summary: pd.DataFrame, metadata: dict) -> str:
     return "\n".join(lines)
 
 
-def git_commit() -> str | None:
-    """``<sha>`` or ``<sha>-dirty`` of the checkout this file is in; None outside git."""
-    root = Path(__file__).resolve().parent.parent
-    try:
-        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-        if sha.returncode != 0:
-            return None
-        status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=20,
-        )
-        return sha.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
 def metadata(device_name: str, copy_gbps: float | None, shapes, dtypes) -> dict:
     try:
         import triton
@@ -295,7 +277,7 @@ def metadata(device_name: str, copy_gbps: float | None, shapes, dtypes) -> dict:
         triton_version = None
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "git_commit": git_commit(),
+        "git_commit": git_commit(Path(__file__).resolve().parent.parent),
         "device": device_name,
         "torch": torch.__version__,
         "triton": triton_version,
