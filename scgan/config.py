@@ -29,6 +29,11 @@ MIN_IMAGE_SIZE = 2 ** (GLOBAL_FEATURE_LEVELS + 1)
 
 GLOBAL_INIT_CHOICES = ("pretrained", "random")
 
+#: Global-feature backbones. ``vgg16-gray``: the paper's VGG-16-Gray (trained, initialised from ``scgan
+#: pretrain-global``). ``efficientnet-lite0``: not in the paper; the project's packaged ImageNet EfficientNet-Lite0,
+#: frozen, on the gray input, its pooled features projected to the fusion width (docs/model.md, "Global features").
+GLOBAL_BACKBONE_CHOICES = ("vgg16-gray", "efficientnet-lite0")
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -48,9 +53,13 @@ class ModelConfig:
             always use it (the paper and the released code do).
         saliency: build the saliency branch (off = Table II row "without attention loss / saliency branch").
         global_features: build the global feature network (off = Table II row "without global feature network").
-        global_init: ``"pretrained"``: the trainer must load weights written by ``scgan pretrain-global`` into
-            ``generator.global_features`` before training (the paper); ``"random"``: N(0, 0.02) init trained from
-            scratch (Table II row "without pretrained global features"). Building a generator never loads anything.
+        global_backbone: ``"vgg16-gray"`` (the paper) or ``"efficientnet-lite0"`` (a frozen ImageNet classifier on the
+            gray input, not in the paper; see :data:`GLOBAL_BACKBONE_CHOICES`).
+        global_init: ``"pretrained"``: for ``vgg16-gray`` the trainer must load weights written by ``scgan
+            pretrain-global`` into ``generator.global_features`` before training (the paper); for
+            ``efficientnet-lite0`` the packaged ImageNet weights are loaded when the network is built (the only
+            weights a build loads). ``"random"``: N(0, 0.02) init trained from scratch (Table II row "without
+            pretrained global features"; ``vgg16-gray`` only).
         init_gain: standard deviation of the N(0, gain) conv weight init (BatchNorm weights get N(1, gain)).
         leaky_slope: negative slope of every LeakyReLU.
     """
@@ -65,6 +74,7 @@ class ModelConfig:
     spectral_norm: bool = True
     saliency: bool = True
     global_features: bool = True
+    global_backbone: str = "vgg16-gray"
     global_init: str = "pretrained"
     init_gain: float = 0.02
     leaky_slope: float = 0.2
@@ -103,6 +113,16 @@ class ModelConfig:
         if self.global_init not in GLOBAL_INIT_CHOICES:
             raise InputError(
                 f"ModelConfig {self.name!r}: global_init must be one of {GLOBAL_INIT_CHOICES}, got {self.global_init!r}"
+            )
+        if self.global_backbone not in GLOBAL_BACKBONE_CHOICES:
+            raise InputError(
+                f"ModelConfig {self.name!r}: global_backbone must be one of {GLOBAL_BACKBONE_CHOICES}, "
+                f"got {self.global_backbone!r}"
+            )
+        if self.global_features and self.global_backbone == "efficientnet-lite0" and self.global_init != "pretrained":
+            raise InputError(
+                f"ModelConfig {self.name!r}: the efficientnet-lite0 global backbone is the frozen ImageNet classifier "
+                "(global_init 'pretrained'); a randomly initialised global network is the vgg16-gray ablation"
             )
         if (self.in_channels, self.out_channels) != (1, 3):
             raise InputError(f"ModelConfig {self.name!r}: SCGAN maps 1 gray channel to 3 RGB channels")

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from scgan.errors import InputError
-from scgan.training.config import GAN_CHOICES, KERNEL_CHOICES, RECONSTRUCTION_CHOICES
+from scgan.training.config import GAN_CHOICES, GP_REDUCTION_CHOICES, KERNEL_CHOICES, RECONSTRUCTION_CHOICES
 
 __all__ = [
     "GAN_CHOICES", "KERNEL_CHOICES", "RECONSTRUCTION_CHOICES", "AdversarialLoss", "attention_loss", "gradient_penalty",
@@ -91,18 +91,26 @@ def gradient_penalty(
     real: torch.Tensor,
     fake: torch.Tensor,
     eps: torch.Tensor,
+    reduction: str = "sum",
 ) -> torch.Tensor:
     """WGAN-GP penalty ``mean_n (||grad_x D(gray, x)||_2 - 1)^2`` at ``x = eps * real + (1 - eps) * fake``.
 
     ``real`` and ``fake`` are (N, 3, H, W) images (detached inside), ``eps`` is (N,) or (N, 1, 1, 1) in [0, 1], one per
     sample. The gradient is taken with ``create_graph=True`` so the penalty's own gradient reaches the critic's
     parameters (double backward). Not multiplied by the penalty weight.
+
+    ``reduction``: what ``D`` of one sample is, for a PatchGAN critic with P patch scores. ``"sum"``: the sum of the
+    patch scores (the released code's ``grad_outputs`` of ones), so the gradient norm grows with P; ``"mean"``: their
+    mean, the quantity the Wasserstein term averages, so the unit-norm target means the same at every image size.
     """
+    if reduction not in GP_REDUCTION_CHOICES:
+        raise InputError(f"gradient penalty reduction must be one of {GP_REDUCTION_CHOICES}, got {reduction!r}")
     if eps.dim() == 1:
         eps = eps.view(-1, 1, 1, 1)
     mixed = ops.interpolate(real.detach(), fake.detach(), eps.to(real.dtype)).detach().requires_grad_(True)
     scores = critic(gray.detach(), mixed)
-    (grad,) = torch.autograd.grad(scores.sum(), mixed, create_graph=True)
+    total = scores.sum() if reduction == "sum" else scores.flatten(1).mean(1).sum()
+    (grad,) = torch.autograd.grad(total, mixed, create_graph=True)
     return ops.gradient_penalty(grad)
 
 
@@ -112,6 +120,7 @@ class AdversarialLoss:
 
     kind: str = "wgan-gp"
     penalty_weight: float = 10.0
+    penalty_reduction: str = "sum"
 
     def __post_init__(self) -> None:
         if self.kind not in GAN_CHOICES:
@@ -134,7 +143,7 @@ class AdversarialLoss:
             loss = lsgan_critic_loss(real_scores, fake_scores)
             return loss, {"adv": float(loss.detach())}
         wasserstein = wgan_critic_loss(real_scores, fake_scores)
-        penalty = gradient_penalty(ops, critic, gray, real, fake, eps)
+        penalty = gradient_penalty(ops, critic, gray, real, fake, eps, self.penalty_reduction)
         loss = wasserstein + self.penalty_weight * penalty
         return loss, {"adv": float(wasserstein.detach()), "gp": float(penalty.detach())}
 

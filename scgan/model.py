@@ -31,12 +31,14 @@ from scgan.errors import InputError
 __all__ = [
     "ConvBlock",
     "GlobalFeatureNetwork",
+    "EfficientNetGlobalFeatures",
     "SaliencyBranch",
     "Generator",
     "PatchDiscriminator",
     "build_generator",
     "build_discriminator",
     "build_global_features",
+    "init_global_features",
     "count_parameters",
     "batchnorm_batch_statistics",
     "fold_spectral_norm",
@@ -162,6 +164,86 @@ class GlobalFeatureNetwork(nn.Module):
         return payload
 
 
+class EfficientNetGlobalFeatures(nn.Module):
+    """Global features from the project's ImageNet EfficientNet-Lite0, frozen, on the gray input (not in the paper).
+
+    Why: the paper's VGG-16-Gray is pretrained on ImageNet classification of gray images, which cannot be repeated
+    here (no ImageNet; distillation from the colour classifier on ~1k photos reaches 2.3% agreement, i.e. no
+    semantics). The packaged classifier classifies gray photos at 70.2% top-1 at 224 px (81.1% in colour; measured on
+    every third photo of ``imagenet-val-sample``, docs/model.md), so it is a global branch with real semantics.
+
+    Input gray ``(N, 1, H, W)`` in ``[-1, 1]`` -> ``[0, 1]``, repeated to three channels, resized bilinearly to
+    224x224, the classifier's own normalisation ``(x*255 - 127) / 128``; the 1280-d pooled head features (frozen,
+    eval mode always, no gradient) go through a trainable ``Linear(1280, global_channels[4])`` and LeakyReLU and are
+    broadcast to ``(N, global_channels[4], H/32, W/32)``, the shape VGG-16-Gray gives at the fusion level.
+    The packaged weights are loaded (strict) when this module is built.
+    """
+
+    INPUT_SIZE = 224
+
+    def __init__(self, config: ModelConfig) -> None:
+        super().__init__()
+        from metrics.classifier import FEATURE_DIM, build_efficientnet_lite0
+
+        self.config = config
+        self.backbone = build_efficientnet_lite0(pretrained=True).eval()
+        self.backbone.requires_grad_(False)
+        self.out_channels = config.global_channels[4]
+        self.project = nn.Linear(FEATURE_DIM, self.out_channels)
+        nn.init.normal_(self.project.weight, 0.0, config.init_gain)
+        nn.init.zeros_(self.project.bias)
+        self.leaky_slope = config.leaky_slope
+
+    def train(self, mode: bool = True) -> EfficientNetGlobalFeatures:
+        super().train(mode)
+        self.backbone.eval()  # frozen: BatchNorm keeps its ImageNet running statistics
+        return self
+
+    def forward(self, gray: torch.Tensor) -> torch.Tensor:
+        n, _, h, w = gray.shape
+        x = ((gray + 1) * 0.5).expand(-1, 3, -1, -1)
+        x = F.interpolate(x, size=(self.INPUT_SIZE, self.INPUT_SIZE), mode="bilinear", align_corners=False)
+        with torch.no_grad():
+            pooled = self.backbone.forward_pooled((x * 255 - 127) / 128)
+        g = F.leaky_relu(self.project(pooled.to(self.project.weight.dtype)), self.leaky_slope)
+        return g[:, :, None, None].expand(-1, -1, h // 32, w // 32)
+
+
+def _build_global_network(config: ModelConfig) -> nn.Module:
+    if config.global_backbone == "efficientnet-lite0":
+        return EfficientNetGlobalFeatures(config)
+    return GlobalFeatureNetwork(config)
+
+
+def init_global_features(generator: Generator, global_init: str) -> str:
+    """Initialise ``generator``'s global features for training; returns a description for the checkpoint.
+
+    ``global_init``: for ``vgg16-gray``, the path of a ``scgan pretrain-global`` file (the paper) or ``"none"`` (random
+    init, Table II); required. For ``efficientnet-lite0`` the packaged weights were loaded at build time, so it must
+    be ``""`` (a path or ``"none"`` is an error: nothing would be loaded, or the ablation belongs to VGG-16-Gray).
+    """
+    config = generator.config
+    if generator.global_features is None:
+        return "absent (--no-global)"
+    if config.global_backbone == "efficientnet-lite0":
+        if global_init not in ("", None):
+            raise InputError(
+                f"--global-init {global_init}: the efficientnet-lite0 global backbone uses the packaged ImageNet "
+                "weights (frozen); --global-init is for --global-backbone vgg16-gray"
+            )
+        return "efficientnet-lite0 (packaged ImageNet weights, frozen)"
+    if global_init in ("", None):
+        raise InputError(
+            "--global-init is required with --global-backbone vgg16-gray: the path of `scgan pretrain-global` output "
+            "(the paper), or 'none' for randomly initialised global features (Table II ablation, same as "
+            "--random-global)"
+        )
+    if global_init == "none":
+        return "random"
+    payload = generator.global_features.load_pretrained(global_init)
+    return f"{global_init} ({payload.get('source', 'unknown source')})"
+
+
 class SaliencyBranch(nn.Module):
     """Saliency prediction from decoder outputs at 1/8, 1/4 and 1/2 resolution (released: ``up5``, ``up6``, ``up7``).
 
@@ -210,7 +292,7 @@ class Generator(nn.Module):
         levels, fusion = config.levels, config.fusion_level
         ch = config.level_channels
 
-        self.global_features = GlobalFeatureNetwork(config) if config.global_features else None
+        self.global_features = _build_global_network(config) if config.global_features else None
         self.down1 = block(config.in_channels, ch(0), 7, 1, norm=False)
         for level in range(1, levels + 1):
             in_ch = ch(level - 1)
@@ -308,8 +390,10 @@ class PatchDiscriminator(nn.Module):
 def build_generator(preset_or_config: str | ModelConfig | dict = "scgan-256") -> Generator:
     """SCGAN generator for a preset name or a :class:`ModelConfig` (freshly initialised, train mode).
 
-    Seed with ``torch.manual_seed`` before calling for reproducible weights. With ``global_init="pretrained"`` the
-    caller (the trainer) loads ``generator.global_features.load_pretrained(path)``; nothing is loaded here.
+    Seed with ``torch.manual_seed`` before calling for reproducible weights. With the paper's ``vgg16-gray`` backbone
+    and ``global_init="pretrained"`` the caller (the trainer, :func:`init_global_features`) loads the pretrained
+    global features; nothing is loaded here. The ``efficientnet-lite0`` backbone loads its packaged, frozen ImageNet
+    weights when built.
     """
     return Generator(get_config(preset_or_config))
 

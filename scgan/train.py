@@ -353,7 +353,8 @@ class Trainer:
         self.model_config = config.model_config()
         self.size = self.model_config.image_size
         self.ops = kernel_ops(config.kernels, self.device)
-        self.adversarial = AdversarialLoss("wgan-gp" if config.gan == "none" else config.gan, config.gp_weight)
+        self.adversarial = AdversarialLoss("wgan-gp" if config.gan == "none" else config.gan, config.gp_weight,
+                                           config.gp_reduction)
         self.out = Path(config.out) if config.out else None
         if self.out is not None and self.out.exists() and not self.out.is_dir():  # not a FileExistsError traceback
             raise InputError(f"--out {self.out}: exists and is not a folder (the run folder)")
@@ -466,18 +467,9 @@ class Trainer:
             raise InputError(f"{what} returns saliency of shape {shape}, expected (1, 1, {size}, {size})")
 
     def _init_global_features(self) -> str:
-        cfg = self.config
-        if not cfg.global_features:
-            return "absent (--no-global)"
-        if cfg.global_init in ("", None):
-            raise InputError(
-                "--global-init is required: the path of `scgan pretrain-global` output (the paper), or 'none' for "
-                "randomly initialised global features (Table II ablation, same as --random-global)"
-            )
-        if cfg.global_init == "none":
-            return "random"
-        payload = self.generator.global_features.load_pretrained(cfg.global_init)
-        return f"{cfg.global_init} ({payload.get('source', 'unknown source')})"
+        from scgan.model import init_global_features
+
+        return init_global_features(self.generator, self.config.global_init)
 
     def _make_optimisers(self, stage: int) -> None:
         cfg = self.config

@@ -10,12 +10,16 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
+from scgan.config import GLOBAL_BACKBONE_CHOICES  # torch-free, like this module
 from scgan.errors import InputError
 
 KERNEL_CHOICES = ("auto", "triton", "reference")
 RECONSTRUCTION_CHOICES = ("l1", "l2")
 GAN_CHOICES = ("wgan-gp", "lsgan")
-TRAIN_CONFIG_VERSION = 1
+GP_REDUCTION_CHOICES = ("sum", "mean")
+TRAIN_CONFIG_VERSION = 2
+#: Version 1 files predate ``global_backbone``; they trained the paper's VGG-16-Gray.
+TRAIN_CONFIG_V1_DEFAULTS = {"global_backbone": "vgg16-gray", "gp_reduction": "sum"}
 NUM_CLASSES = 1000
 
 
@@ -35,7 +39,10 @@ class TrainConfig:
     exclude_gray: bool = True  #: gray photos are not colour ground truth (DESIGN section 3)
     # --- model -------------------------------------------------------------------------------------------------
     preset: str = "scgan-256"  #: scgan.PRESETS name; images are resized to its image_size (antialiased) if needed
-    global_init: str = ""  #: path of `scgan pretrain-global` output, or "none" (random init); required
+    #: NOT the paper's: "efficientnet-lite0" (frozen packaged ImageNet classifier on the gray input, no pretraining
+    #: needed); "vgg16-gray" is the paper's VGG-16-Gray (needs --global-init)
+    global_backbone: str = "efficientnet-lite0"
+    global_init: str = ""  #: vgg16-gray: path of `scgan pretrain-global` output, or "none" (random init); required
     # --- schedule (paper) ---------------------------------------------------------------------------------------
     stage1_epochs: int = 10
     stage2_epochs: int = 30
@@ -53,6 +60,9 @@ class TrainConfig:
     w_gan: float = 0.05
     w_perceptual: float = 5.0
     gp_weight: float = 10.0
+    #: "sum": the penalty differentiates the sum of the critic's patch scores (the released code); "mean": their
+    #: mean, the quantity the Wasserstein term averages (scgan.losses.gradient_penalty)
+    gp_reduction: str = "sum"
     input_noise: float = 0.005  #: std of Gaussian noise added to the gray input ([-1, 1] scale)
     # --- ablations (Table II) -----------------------------------------------------------------------------------
     attention: bool = True  #: False: no attention loss, no saliency branch, no D_a (--no-attention)
@@ -91,6 +101,9 @@ class TrainConfig:
              "loss weights (w_reconstruction, w_attention, w_gan, w_perceptual, gp_weight) must be >= 0"),
             (self.sample_count >= 0, "sample_count must be >= 0"),
             (self.gan in (*GAN_CHOICES, "none"), f"gan must be one of {(*GAN_CHOICES, 'none')}"),
+            (self.global_backbone in GLOBAL_BACKBONE_CHOICES,
+             f"global_backbone must be one of {GLOBAL_BACKBONE_CHOICES}"),
+            (self.gp_reduction in GP_REDUCTION_CHOICES, f"gp_reduction must be one of {GP_REDUCTION_CHOICES}"),
             (self.reconstruction in RECONSTRUCTION_CHOICES, f"reconstruction must be one of {RECONSTRUCTION_CHOICES}"),
             (self.kernels in KERNEL_CHOICES, f"kernels must be one of {KERNEL_CHOICES}"),
             (self.amp in ("none", "bf16"), "amp must be 'none' or 'bf16'"),
@@ -103,6 +116,13 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise InputError(f"TrainConfig: {message}")
+        if self.global_features and self.global_backbone == "efficientnet-lite0" and self.global_init not in ("", None):
+            what = "random global features (--global-init none / --random-global)" if self.global_init == "none" else (
+                f"--global-init {self.global_init}")
+            raise InputError(
+                f"{what} is for --global-backbone vgg16-gray (the paper's VGG-16-Gray); the default backbone "
+                "efficientnet-lite0 is the frozen packaged ImageNet classifier and takes no --global-init"
+            )
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
@@ -114,7 +134,9 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
         version = data.pop("version", TRAIN_CONFIG_VERSION)
-        if version != TRAIN_CONFIG_VERSION:
+        if version == 1:
+            data = {**TRAIN_CONFIG_V1_DEFAULTS, **data}
+        elif version != TRAIN_CONFIG_VERSION:
             raise InputError(f"train config version {version} is not {TRAIN_CONFIG_VERSION} (another release)")
         known = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
@@ -130,6 +152,7 @@ class TrainConfig:
         return get_config(self.preset).replace(
             saliency=self.attention,
             global_features=self.global_features,
+            global_backbone=self.global_backbone,
             global_init="random" if (random_global or not self.global_features) else "pretrained",
         )
 
