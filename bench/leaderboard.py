@@ -35,12 +35,10 @@ import pandas as pd
 import torch
 
 from bench.protocols import CLASSIFIER_METRICS, LABEL_METRICS, Protocol, get_protocol
+from scgan.colorize import check_rgb_values
 from scgan.errors import ImageReadError, InputError
 
 ANCHOR_NAMES = ("gt", "gray")
-# How far a method's float output may leave [0, 1] (half a level of the 8-bit output) before it is an error of that
-# method rather than rounding noise: values outside are never clamped silently.
-OUTPUT_RANGE_TOLERANCE = 0.5 / 255
 DEFAULT_OUT = "leaderboard-out"
 SAMPLES_IN_GRID = 4
 WORST_K = 3
@@ -384,17 +382,8 @@ def _colorize_group(run: MethodRun, gt01: torch.Tensor, keys: list[str], files: 
         with torch.no_grad():
             result = run.method.colorize(batch, raw=raw)
         result = _check_output(result, tuple(batch.shape), run.name, [files[i] for i in indices]).detach().cpu()
-        if not result.is_floating_point():
-            raise InputError(f"method {run.name!r} returned dtype {result.dtype}, expected float values in [0, 1], "
-                             f"on {[files[i] for i in indices]}")
         for j, i in enumerate(indices):
-            values = result[j].numpy()  # NumPy: see _to_uint8_image
-            if not np.isfinite(values).all():
-                raise InputError(f"method {run.name!r} returned NaN or infinite values on {files[i]}")
-            low, high = float(values.min()), float(values.max())
-            if low < -OUTPUT_RANGE_TOLERANCE or high > 1.0 + OUTPUT_RANGE_TOLERANCE:
-                raise InputError(f"method {run.name!r} returned values in [{low:.4g}, {high:.4g}] on {files[i]}, "
-                                 "outside [0, 1]: not an sRGB image in [0, 1] (values are not clamped)")
+            check_rgb_values(result[j].numpy(), f"method {run.name!r}", f" on {files[i]}")  # NumPy: _to_uint8_image
             image = _to_uint8_image(result[j])
             outputs[i] = image
             cache.put(run.cache_key, keys[i], image)

@@ -233,9 +233,36 @@ def chroma_p99(img: Any) -> float:
     arr = _as_uint8_hwc(img, "chroma_p99")
     if arr.shape[0] == 0 or arr.shape[1] == 0:
         raise InputError(f"chroma_p99: empty image of shape {tuple(arr.shape)}")
-    rgb = arr.astype(np.int16)
-    chroma = np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])
-    return float(np.percentile(chroma, 99))
+    # A histogram of the integer chroma values 0..510, built a band of rows at a time: memory stays small for a huge
+    # photo (no full-size int16 copies), and the percentile below is exactly numpy's.
+    histogram = np.zeros(511, dtype=np.int64)
+    rows = max(1, _CHROMA_CHUNK_PIXELS // arr.shape[1])
+    for top in range(0, arr.shape[0], rows):
+        rgb = arr[top : top + rows].astype(np.int16)
+        chroma = np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])
+        histogram += np.bincount(chroma.ravel(), minlength=511)
+    return _percentile_99_of_histogram(histogram)
+
+
+# Pixels per band of rows in chroma_p99.
+_CHROMA_CHUNK_PIXELS = 1 << 20
+
+
+def _percentile_99_of_histogram(histogram: np.ndarray) -> float:
+    """``np.percentile(values, 99)`` (method "linear") of the integer values a histogram counts, computed as numpy
+    does: virtual index ``(n - 1) * 0.99``, its two neighbours in sorted order, numpy's ``_lerp`` (checked equal on
+    3,000 random integer arrays)."""
+    count = int(histogram.sum())
+    cumulative = np.cumsum(histogram)
+    virtual = (count - 1) * np.true_divide(99, 100)
+    below = int(np.floor(virtual))
+    above = min(below + 1, count - 1)
+    gamma = virtual - below
+    low = np.int16(np.searchsorted(cumulative, below, side="right"))
+    high = np.int16(np.searchsorted(cumulative, above, side="right"))
+    step = high - low
+    value = high - step * (1 - gamma) if gamma >= 0.5 else low + step * gamma
+    return float(value)
 
 
 def is_gray(img: Any) -> bool:

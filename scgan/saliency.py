@@ -498,14 +498,16 @@ def generate_saliency_maps(
     return result
 
 
-def _start_manifest(out_dir: Path, names: list[str], detector: str, policy: str, size: int, overwrite: bool) -> dict:
-    """The manifest this run extends (written at once, so the folder says how its maps are made from the start).
+def check_maps_folder(out_dir: str | os.PathLike, names: list[str], detector: str, policy: str, size: int,
+                      overwrite: bool) -> dict | None:
+    """Before any map is computed: without ``overwrite``, refuse a folder whose maps were made another way (detector,
+    policy, size) and a folder without manifest that already holds some of the maps (not ours: their origin is
+    unknown). Returns the folder's manifest (None when it has none)."""
+    from scgan.data import get_resize_policy
 
-    Without ``overwrite``, refuses a folder whose maps were made another way (detector, policy, size) and a folder
-    without manifest that already holds some of the maps (not ours: their origin is unknown).
-    """
+    out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
-    settings = {"detector": detector, "policy": policy, "size": size}
+    settings = {"detector": detector, "policy": get_resize_policy(policy).name, "size": size}
     if manifest is not None and not overwrite:
         made = {key: manifest.get(key) for key in settings}
         if made != settings:
@@ -520,8 +522,14 @@ def _start_manifest(out_dir: Path, names: list[str], detector: str, policy: str,
                 f"{out_dir / foreign[0]}: exists, but {out_dir} has no {MANIFEST_NAME} saying how it was made "
                 f"({len(foreign)} such file(s)); use another --out, or --overwrite to replace them"
             )
-    if manifest is None or manifest.get("detector") != detector or manifest.get("policy") != policy or \
-            manifest.get("size") != size:
+    return manifest
+
+
+def _start_manifest(out_dir: Path, names: list[str], detector: str, policy: str, size: int, overwrite: bool) -> dict:
+    """The manifest this run extends (written at once, so the folder says how its maps are made from the start)."""
+    manifest = check_maps_folder(out_dir, names, detector, policy, size, overwrite)
+    settings = {"detector": detector, "policy": policy, "size": size}
+    if manifest is None or any(manifest.get(key) != value for key, value in settings.items()):
         manifest = {"format": MANIFEST_FORMAT, **settings, "maps": {}}
     out_dir.mkdir(parents=True, exist_ok=True)
     _write_manifest(out_dir, manifest)

@@ -40,7 +40,13 @@ def run(args) -> int:
     from scgan import paths
     from scgan.data import list_images
     from scgan.errors import InputError
-    from scgan.saliency import CONTACT_SHEET_NAME, build_detector, generate_saliency_maps
+    from scgan.saliency import (
+        CONTACT_SHEET_NAME,
+        build_detector,
+        check_maps_folder,
+        generate_saliency_maps,
+        map_names,
+    )
 
     if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
         raise InputError(f"--out {args.out}: exists and is not a folder")
@@ -50,11 +56,13 @@ def run(args) -> int:
     sheet = Path(args.contact_sheet) if args.contact_sheet else out_dir / CONTACT_SHEET_NAME
     outputs = {"--out": out_dir, "--contact-sheet": sheet if args.contact_sheet_count > 0 else None}
     paths.check_outputs_apart(outputs, {"--data": [args.data, *(e.path for e in entries)], "--model": args.model})
+    detector = build_detector(model=args.model, method=args.method)
+    check_maps_folder(out_dir, map_names(e.name for e in entries), detector.name, args.policy, args.size,
+                      args.overwrite)
     if args.contact_sheet_count > 0:
         paths.check_suffix("--contact-sheet", sheet, (".png",), "a PNG")
         paths.prepare_output_file("--contact-sheet", sheet)
     paths.prepare_output_dir("--out", out_dir)
-    detector = build_detector(model=args.model, method=args.method)
     result = generate_saliency_maps(
         entries,
         out_dir,
