@@ -99,7 +99,8 @@ def test_colorize_refuses_to_write_into_its_input_folder(tmp_path, capsys):
     from scgan.model import build_generator
 
     generator = build_generator("scgan-tiny")  # untrained: the refusal comes before the model is even loaded
-    tiny_checkpoint = save_checkpoint(tmp_path / "tiny.pt", {"config": "scgan-tiny", "generator": generator.state_dict()})
+    weights = {"config": "scgan-tiny", "generator": generator.state_dict()}
+    tiny_checkpoint = save_checkpoint(tmp_path / "tiny.pt", weights)
     same = _photos(tmp_path / "same")
     before = _snapshot(same, tiny_checkpoint)
     assert main(["colorize", "--model", str(tiny_checkpoint), "--out", str(same), str(same), "--quiet"]) == 2
