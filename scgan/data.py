@@ -141,9 +141,9 @@ def load_image(path: str | os.PathLike | ImageEntry) -> np.ndarray:
             # Full decode now: Pillow is lazy, and a truncated file would otherwise fail (or, with
             # ImageFile.LOAD_TRUNCATED_IMAGES, silently turn gray) somewhere far from here.
             opened.load()
-            image = ImageOps.exif_transpose(opened)
-            image.load()
-            return _pil_to_rgb_array(image, path)
+            # In place: a copy of a huge decoded photo would double the memory this read needs.
+            ImageOps.exif_transpose(opened, in_place=True)
+            return _pil_to_rgb_array(opened, path)
     except ImageReadError:
         raise
     except _DECODE_ERRORS as exc:
