@@ -57,7 +57,7 @@ def summarize_cci(values: np.ndarray, band=CCI_BAND) -> dict:
 
 def run_cci_report(pred: str, out: Path, gt: str | None = None, skip_bad: bool = False, quiet: bool = True) -> dict:
     """Measure, summarise and write the CCI report; returns the summary dict."""
-    from scgan import data
+    from scgan import data, paths
 
     out = Path(out)
     pred_entries = data.list_images(pred)
@@ -65,6 +65,10 @@ def run_cci_report(pred: str, out: Path, gt: str | None = None, skip_bad: bool =
     if gt is not None:
         pairs = data.pair_by_name(data.list_images(gt), pred_entries)
     items = [(p, g) for g, p in pairs] if pairs is not None else [(p, None) for p in pred_entries]
+    # The output-safety rule (scgan.paths), before any image is measured.
+    paths.check_outputs_apart({"--out": out}, {"--pred": [pred, *(p.path for p, _ in items)],
+                                               "--gt": None if gt is None else [gt, *(g.path for _, g in items)]})
+    paths.prepare_output_dir("--out", out)
     records, thumbnails, bad = [], {}, []
     iterator = items
     if not quiet:
@@ -143,8 +147,10 @@ def _plots(frame: pd.DataFrame, out: Path, thumbnails: dict) -> None:
 
 
 def _markdown(summary: dict, frame: pd.DataFrame) -> str:
-    lines = ["# CCI report", "", f"Colorizations: `{summary['pred_dir']}`" +
-             (f"; ground truth: `{summary['gt_dir']}`" if summary.get("gt_dir") else ""), ""]
+    from bench.tables import escape_markdown, markdown_table
+
+    lines = ["# CCI report", "", f"Colorizations: {escape_markdown(summary['pred_dir'])}" +
+             (f"; ground truth: {escape_markdown(summary['gt_dir'])}" if summary.get("gt_dir") else ""), ""]
     header = ["set", "images", "mean CCI [95% CI]", "median", "CCI ratio [95% CI]", "below 16", "in [16, 20]",
               "above 20"]
     body = []
@@ -156,8 +162,6 @@ def _markdown(summary: dict, frame: pd.DataFrame) -> str:
                      f"{s['cci_median']:.2f}",
                      f"{100 * s['cci_ratio']:.1f}% [{100 * s['cci_ratio_low']:.1f}, {100 * s['cci_ratio_high']:.1f}]",
                      s["below_band"], s["in_band"], s["above_band"]])
-    from bench.tables import markdown_table
-
     lines.append(markdown_table(header, body))
     lines += ["", "Mean: percentile bootstrap (10000 resamples, seed 0). Ratio: share of images with 16 <= CCI <= 20, "
               "Wilson interval.", "", "## Furthest outside [16, 20]", ""]
@@ -166,6 +170,7 @@ def _markdown(summary: dict, frame: pd.DataFrame) -> str:
     lines.append(markdown_table(columns, [[r[c] if c == "file" else f"{r[c]:.2f}" for c in columns]
                                           for _, r in outliers.iterrows()]))
     if summary.get("bad"):
-        lines += ["", "Unreadable files skipped: " + ", ".join(f"{b['file']} ({b['reason']})" for b in summary["bad"])]
+        lines += ["", "Unreadable files skipped: " + escape_markdown(
+            ", ".join(f"{b['file']} ({b['reason']})" for b in summary["bad"]))]
     lines += ["", "Plots: cci_hist.png, cci_boxplot.png, cci_outliers.png.", ""]
     return "\n".join(lines)

@@ -35,6 +35,7 @@ import pandas as pd
 import torch
 
 from bench.protocols import CLASSIFIER_METRICS, LABEL_METRICS, Protocol, get_protocol
+from scgan.colorize import check_rgb_values
 from scgan.errors import ImageReadError, InputError
 
 ANCHOR_NAMES = ("gt", "gray")
@@ -83,13 +84,47 @@ def _load_one_method(spec: str, device: str, batch_size: int):
     return load_method(spec, device=device, batch_size=batch_size)
 
 
-def load_methods(specs: list, device: str, protocol: Protocol, batch_size: int = 16) -> list[MethodRun]:
-    """Load every method spec (strings as in ``--methods``, or ready method objects); names must be unique."""
+class FailedMethod:
+    """Stands in for a method that could not be loaded (``--skip-bad``): every image it is asked for fails with the
+    load error, so the method appears in coverage and run.json as failed, with the reason, and the others go on."""
+
+    input_size = None
+    sha256 = None
+
+    def __init__(self, name: str, reason: str):
+        self.name = name
+        self.load_error = reason
+
+    def colorize(self, images: torch.Tensor, raw: bool = False) -> torch.Tensor:
+        raise InputError(self.load_error)
+
+
+def method_files(spec: str) -> list[str]:
+    """The files a method spec reads (``onnx:PATH``, ``scgan:CKPT``, ``NAME:WEIGHTS``), for the output-safety rule."""
+    base, _ = split_display_name(spec)
+    _, sep, tail = base.partition(":")
+    return [tail] if sep and tail else []
+
+
+def load_methods(specs: list, device: str, protocol: Protocol, batch_size: int = 16,
+                 skip_bad: bool = False) -> list[MethodRun]:
+    """Load every method spec (strings as in ``--methods``, or ready method objects); names must be unique.
+
+    A method that fails to load (a missing file, an ONNX graph ONNX Runtime rejects, ...) is an ``InputError`` naming
+    the method and its file; with ``skip_bad`` it becomes a :class:`FailedMethod` and the other methods go on.
+    """
     runs: list[MethodRun] = []
     for spec in specs:
         if isinstance(spec, str):
             base, display = split_display_name(spec)
-            method = _load_one_method(base, device, batch_size)
+            try:
+                method = _load_one_method(base, device, batch_size)
+            except Exception as exc:  # noqa: BLE001 - ONNX Runtime and exporters raise their own exception types
+                reason = f"method {display or base!r} cannot be loaded from {base}: {type(exc).__name__}: " + \
+                    " ".join(str(exc).split())
+                if not skip_bad:
+                    raise InputError(reason + " (use --skip-bad to go on without it)") from exc
+                method = FailedMethod(display or base, reason)
             name = display or str(getattr(method, "name", base))
             spec_text = spec
         else:
@@ -133,23 +168,34 @@ class ColorizationCache:
         self.root = root
         self.hits = 0
         self.misses = 0
+        self.invalid = 0  # entries that did not match (unreadable, wrong size or pixel format): recomputed
 
     def _path(self, method_key: str, image_key: str) -> Path:
         return self.root / method_key / image_key[:2] / f"{image_key}.png"
 
-    def get(self, method_key: str | None, image_key: str) -> np.ndarray | None:
+    def get(self, method_key: str | None, image_key: str, size: tuple[int, int] | None = None) -> np.ndarray | None:
+        """The cached uint8 (H, W, 3) output, or None (a miss). An entry that is not an 8-bit RGB PNG of ``size``
+        ((height, width), when given) is counted in ``invalid``, treated as a miss, and overwritten by the recomputed
+        output."""
         if self.root is None or method_key is None:
             return None
         path = self._path(method_key, image_key)
         if not path.is_file():
             self.misses += 1
             return None
+        from PIL import Image
+
         from scgan.data import load_image
 
         try:
-            image = load_image(path)
-        except ImageReadError:
-            self.misses += 1  # a damaged cache file is recomputed and overwritten
+            with Image.open(path) as header:
+                mode, (width, height) = header.mode, header.size
+            image = load_image(path) if mode == "RGB" and (size is None or (height, width) == tuple(size)) else None
+        except (ImageReadError, OSError, ValueError, SyntaxError):
+            image = None
+        if image is None:
+            self.invalid += 1
+            self.misses += 1
             return None
         self.hits += 1
         return image
@@ -284,6 +330,7 @@ class EvalResult:
     cache_hits: int = 0
     cache_misses: int = 0
     colorize_calls: dict[str, int] = field(default_factory=dict)
+    cache_invalid: int = 0
 
 
 def _functional(name: str):
@@ -324,7 +371,8 @@ def _load_saliency(settings: EvalSettings, entry, image: np.ndarray) -> np.ndarr
 def _colorize_group(run: MethodRun, gt01: torch.Tensor, keys: list[str], files: list[str], raw: bool, cache,
                     device: str, calls: dict) -> tuple[list[np.ndarray | None], dict[int, str]]:
     """uint8 (H, W, 3) outputs of one method for a group of same-size images, and index -> error message."""
-    outputs: list[np.ndarray | None] = [cache.get(run.cache_key, k) for k in keys]
+    size = (int(gt01.shape[-2]), int(gt01.shape[-1]))
+    outputs: list[np.ndarray | None] = [cache.get(run.cache_key, k, size) for k in keys]
     missing = [i for i, out in enumerate(outputs) if out is None]
     errors: dict[int, str] = {}
 
@@ -335,8 +383,7 @@ def _colorize_group(run: MethodRun, gt01: torch.Tensor, keys: list[str], files: 
             result = run.method.colorize(batch, raw=raw)
         result = _check_output(result, tuple(batch.shape), run.name, [files[i] for i in indices]).detach().cpu()
         for j, i in enumerate(indices):
-            if not np.isfinite(result[j].numpy()).all():  # NumPy: see _to_uint8_image
-                raise InputError(f"method {run.name!r} returned NaN or infinite values on {files[i]}")
+            check_rgb_values(result[j].numpy(), f"method {run.name!r}", f" on {files[i]}")  # NumPy: _to_uint8_image
             image = _to_uint8_image(result[j])
             outputs[i] = image
             cache.put(run.cache_key, keys[i], image)
@@ -393,24 +440,25 @@ def evaluate(entries, runs: list[MethodRun], settings: EvalSettings, classifier=
         loaded = []
         with _Timer(timings, "decode_resize_s"):
             for index, entry in enumerate(batch_entries, start=b * batch_size):
-                try:
-                    raw_image = data.load_image(entry.path)
+                try:  # the decode-and-resize path of `scgan eval` too
+                    image, gray = data.load_for_protocol(entry.path, protocol.resize_policy)
                 except ImageReadError as exc:
                     if not settings.skip_bad:
                         raise
                     bad.append({"file": entry.name, "reason": exc.reason})
                     continue
-                if data.is_gray(raw_image):
+                if gray:
                     gray_excluded.append(entry.name)
                     continue
-                loaded.append((index, entry, data.resize_image(raw_image, protocol.resize_policy)))
+                loaded.append((index, entry, image))
         groups: dict[tuple, list] = defaultdict(list)
         for item in loaded:
             groups[item[2].shape].append(item)
         for group in groups.values():
             rows.extend(_evaluate_group(group, runs, settings, classifier, cache, timings, features, calls,
                                         image_metrics, want_top, want_fid, rgb_to_lab))
-    return EvalResult(rows, dict(features), gray_excluded, bad, timings, cache.hits, cache.misses, calls)
+    return EvalResult(rows, dict(features), gray_excluded, bad, timings, cache.hits, cache.misses, calls,
+                      cache.invalid)
 
 
 def _evaluate_group(group, runs, settings, classifier, cache, timings, features, calls, image_metrics, want_top,
@@ -571,6 +619,7 @@ def merge_results(results: list[EvalResult]) -> EvalResult:
             merged.timings[k] = merged.timings.get(k, 0.0) + v
         merged.cache_hits += r.cache_hits
         merged.cache_misses += r.cache_misses
+        merged.cache_invalid += r.cache_invalid
         for k, v in r.colorize_calls.items():
             merged.colorize_calls[k] = merged.colorize_calls.get(k, 0) + v
     merged.features = dict(merged.features)
@@ -754,9 +803,12 @@ def run_leaderboard(config: LeaderboardConfig) -> dict:
     has_labels = any(e.label >= 0 for e in entries)
     chosen_metrics = select_metrics(protocol, config.metrics, has_labels)
     specs = config.methods or default_methods()
+    rank, world_size = distributed_context()
+    if rank == 0:
+        check_output_folder(config, entries, specs)
     setup_timings: dict[str, float] = {}
     with _Timer(setup_timings, "load_methods_s"):
-        runs = load_methods(specs, config.device, protocol, config.batch_size)
+        runs = load_methods(specs, config.device, protocol, config.batch_size, skip_bad=config.skip_bad)
     classifier = None
     if any(m in CLASSIFIER_METRICS for m in chosen_metrics):
         from metrics.classifier import load_classifier
@@ -785,7 +837,6 @@ def run_leaderboard(config: LeaderboardConfig) -> dict:
     settings = EvalSettings(protocol, chosen_metrics, config.batch_size, config.device, config.skip_bad,
                             saliency_dir, detector, config.quiet)
     cache = ColorizationCache(out / "cache" if config.cache else None)
-    rank, world_size = distributed_context()
     result, error = None, None
     try:
         result = evaluate(entries, runs, settings, classifier, cache, rank, world_size)
@@ -810,6 +861,34 @@ def run_leaderboard(config: LeaderboardConfig) -> dict:
 
             dist.barrier()
             dist.destroy_process_group()
+
+
+def check_output_folder(config: LeaderboardConfig, entries, specs: list) -> None:
+    """The output-safety rule (scgan.paths) before any work: ``--out`` apart from the data, labels, saliency maps and
+    every file a method or the classifier reads; the folder created, writable and marked as output."""
+    from scgan import paths
+
+    classifier_file = (config.classifier or "").partition(":")[2] or None
+    files = [f for spec in specs if isinstance(spec, str) for f in method_files(spec)]
+    saliency_model = config.saliency_model if config.saliency_model != "spectral" else None
+    paths.check_outputs_apart({"--out": config.out}, {
+        "--data": [config.data, *(e.path for e in entries)], "--labels": config.labels, "--saliency": config.saliency,
+        "--saliency-model": saliency_model, "--methods": files, "--classifier": classifier_file,
+    })
+    paths.prepare_output_dir("--out", config.out)
+
+
+def _method_failures(rows: pd.DataFrame, runs: list) -> dict:
+    """Per method that failed on some image: how many images, and the first reason (run.json)."""
+    failures = {}
+    failed = rows[rows["error"].fillna("") != ""] if "error" in rows.columns else rows.iloc[0:0]
+    for run in runs:
+        mine = failed[failed["method"] == run.name]
+        load_error = getattr(run.method, "load_error", None)
+        if load_error or len(mine):
+            failures[run.name] = {"images_failed": int(len(mine)),
+                                  "reason": load_error or str(mine["error"].iloc[0])}
+    return failures
 
 
 def _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier, settings, cache, entries,
@@ -858,9 +937,11 @@ def _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier,
         "methods": [
             {"name": r.name, "spec": r.spec, "sha256": r.sha256, "input_size": getattr(r.method, "input_size", None),
              # the exported graph's own hash (ONNX methods): the same weights exported by other code differ here
-             "model_sha256": getattr(r.method, "model_sha256", None), "cached": r.cache_key is not None}
+             "model_sha256": getattr(r.method, "model_sha256", None), "cached": r.cache_key is not None,
+             "load_error": getattr(r.method, "load_error", None)}
             for r in runs
         ],
+        "methods_failed": [{"name": name, **info} for name, info in _method_failures(rows, runs).items()],
         "classifier": None if classifier is None else {
             "spec": config.classifier or protocol.classifier, "name": getattr(classifier, "name", None),
             "sha256": getattr(classifier, "sha256", None), "backend": protocol.classifier_backend,
@@ -873,7 +954,7 @@ def _write_outputs(config, gathered, runs, protocol, chosen_metrics, classifier,
         "git_commit": git_commit(Path(__file__).resolve().parent),
         "host": device_description(config.device),
         "cache": {"dir": str(out / "cache") if config.cache else None, "hits": merged.cache_hits,
-                  "misses": merged.cache_misses},
+                  "misses": merged.cache_misses, "invalid_recomputed": merged.cache_invalid},
         "colorize_calls": merged.colorize_calls,
         "timings_s": {**{k: round(v, 4) for k, v in sorted(merged.timings.items())},
                       "evaluate_total": round(evaluated_s, 4), "figures_s": round(figures_s, 4)},

@@ -201,7 +201,7 @@ def _sections(rows: pd.DataFrame, summary: tables.Summary, diagnostics, per_clas
         sections.append(("Per-class breakdown (10 hardest classes by mean delta E00; all in per_class.csv)", "frame",
                          hardest))
     if summary.notes:
-        sections.append(("Notes", "text", " ".join(summary.notes)))
+        sections.append(("Notes", "names", " ".join(summary.notes)))
     if run_info:
         excluded = run_info.get("gray_excluded") or []
         bad = run_info.get("bad") or []
@@ -211,8 +211,10 @@ def _sections(rows: pd.DataFrame, summary: tables.Summary, diagnostics, per_clas
         if bad:
             lines.append(f"Unreadable files skipped ({len(bad)}): " + ", ".join(f"{b['file']} ({b['reason']})"
                                                                              for b in bad[:20]))
+        for failed in run_info.get("methods_failed") or []:
+            lines.append(f"Method {failed['name']} failed and was left out: {failed['reason']}")
         if lines:
-            sections.append(("Excluded images", "text", " ".join(lines)))
+            sections.append(("Excluded images", "names", " ".join(lines)))
     return sections
 
 
@@ -230,6 +232,8 @@ def markdown_report(summary: tables.Summary, sections, run_info: dict | None) ->
             lines.append(tables.markdown_table(*payload))
         elif kind == "frame":
             lines.append(_table_markdown(payload))
+        elif kind == "names":  # free text that holds file or method names
+            lines.append(tables.escape_markdown(payload))
         else:
             lines.append(payload)
         lines.append("")

@@ -338,11 +338,26 @@ def leaderboard_frame(summary: Summary) -> pd.DataFrame:
     return pd.DataFrame.from_records(records)
 
 
+def escape_html(text) -> str:
+    """``&``, ``<`` and ``>`` as HTML entities: a file or method name cannot inject markup into a Markdown page."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def escape_markdown(text) -> str:
+    """A name (file, folder, method) as literal Markdown text: HTML-special characters as entities, Markdown's own
+    (``\\ ` * _ [ ] |``) behind a backslash, line breaks as spaces."""
+    text = escape_html(text).replace("\n", " ").replace("\r", " ")
+    for char in "\\`*_[]|":
+        text = text.replace(char, "\\" + char)
+    return text
+
+
 def markdown_table(header: list[str], body: list[list[str]]) -> str:
-    """A GitHub-flavoured Markdown table (pipes in cells escaped)."""
+    """A GitHub-flavoured Markdown table (pipes escaped, HTML-special characters as entities: cells hold file and
+    method names; the cells' own Markdown, such as the bold of the best method, is kept)."""
 
     def clean(text) -> str:
-        return str(text).replace("|", "\\|").replace("\n", " ")
+        return escape_html(text).replace("|", "\\|").replace("\n", " ")
 
     lines = ["| " + " | ".join(clean(h) for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(clean(c) for c in row) + " |" for row in body]

@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.runtime import accumulator_dtype, block_size, common_dtype, kernel_op, new_buffer
+from kernels.runtime import accumulator_dtype, block_size, common_dtype, device_guard, kernel_op, new_buffer
 from kernels.shapes import check_attention_inputs, check_image_and_saliency
 
 _MAX_BLOCK = 1024
@@ -166,9 +166,10 @@ def weighted_image_fwd(rgb: torch.Tensor, sal: torch.Tensor) -> torch.Tensor:
     rgb3, sal3 = _flat(rgb), _flat(sal)
     out = new_buffer((n, c, h, w), rgb)
     block = block_size(h * w, _MAX_BLOCK)
-    _weighted_image_fwd_kernel[_grid(n, h * w, block)](
-        rgb3, sal3, out, c, h * w, ACC=_TL_ACC[accumulator_dtype(rgb.dtype)], BLOCK=block
-    )
+    with device_guard(rgb):
+        _weighted_image_fwd_kernel[_grid(n, h * w, block)](
+            rgb3, sal3, out, c, h * w, ACC=_TL_ACC[accumulator_dtype(rgb.dtype)], BLOCK=block
+        )
     return out
 
 
@@ -187,11 +188,12 @@ def weighted_image_bwd(
     d_rgb = new_buffer((n, c, h, w), rgb) if write_d_rgb else rgb.new_empty(0)
     d_sal = new_buffer((n, 1, h, w), sal) if write_d_sal else sal.new_empty(0)
     block = block_size(h * w, _MAX_BLOCK)
-    _weighted_image_bwd_kernel[_grid(n, h * w, block)](
-        grad3, rgb3, sal3, d_rgb, d_sal, c, h * w,
-        WRITE_D_RGB=write_d_rgb, WRITE_D_SAL=write_d_sal,
-        ACC=_TL_ACC[accumulator_dtype(rgb.dtype)], BLOCK=block,
-    )  # fmt: skip
+    with device_guard(grad):
+        _weighted_image_bwd_kernel[_grid(n, h * w, block)](
+            grad3, rgb3, sal3, d_rgb, d_sal, c, h * w,
+            WRITE_D_RGB=write_d_rgb, WRITE_D_SAL=write_d_sal,
+            ACC=_TL_ACC[accumulator_dtype(rgb.dtype)], BLOCK=block,
+        )  # fmt: skip
     return d_rgb, d_sal
 
 
@@ -212,10 +214,11 @@ def attention_l1_fwd(
     block = block_size(h * w, _MAX_BLOCK)
     grid = _grid(n, h * w, block)
     partial = new_buffer(grid, rgb_pred, dtype=acc)
-    _attention_l1_fwd_kernel[grid](
-        _flat(rgb_pred), _flat(sal_pred), _flat(rgb_true), _flat(sal_true), partial, c, h * w, n * c * h * w,
-        ACC=_TL_ACC[acc], BLOCK=block,
-    )  # fmt: skip
+    with device_guard(rgb_pred):
+        _attention_l1_fwd_kernel[grid](
+            _flat(rgb_pred), _flat(sal_pred), _flat(rgb_true), _flat(sal_true), partial, c, h * w, n * c * h * w,
+            ACC=_TL_ACC[acc], BLOCK=block,
+        )  # fmt: skip
     # the tiny final reduction over the (N, blocks) partial sums, deterministic (no atomics)
     return partial.sum().to(rgb_pred.dtype)
 
@@ -242,11 +245,12 @@ def attention_l1_bwd(
     d_rgb_true = new_buffer((n, c, h, w), rgb_true) if write_true else rgb_true.new_empty(0)
     d_sal_true = new_buffer((n, 1, h, w), sal_true) if write_true else sal_true.new_empty(0)
     block = block_size(h * w, _MAX_BLOCK)
-    _attention_l1_bwd_kernel[_grid(n, h * w, block)](
-        grad.contiguous(), _flat(rgb_pred), _flat(sal_pred), _flat(rgb_true), _flat(sal_true),
-        d_rgb_pred, d_sal_pred, d_rgb_true, d_sal_true, c, h * w, n * c * h * w,
-        WRITE_TRUE=write_true, ACC=_TL_ACC[accumulator_dtype(rgb_pred.dtype)], BLOCK=block,
-    )  # fmt: skip
+    with device_guard(rgb_pred):
+        _attention_l1_bwd_kernel[_grid(n, h * w, block)](
+            grad.contiguous(), _flat(rgb_pred), _flat(sal_pred), _flat(rgb_true), _flat(sal_true),
+            d_rgb_pred, d_sal_pred, d_rgb_true, d_sal_true, c, h * w, n * c * h * w,
+            WRITE_TRUE=write_true, ACC=_TL_ACC[accumulator_dtype(rgb_pred.dtype)], BLOCK=block,
+        )  # fmt: skip
     return d_rgb_pred, d_sal_pred, d_rgb_true, d_sal_true
 
 

@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from kernels.runtime import accumulator_dtype, block_size, common_dtype, kernel_op, new_buffer
+from kernels.runtime import accumulator_dtype, block_size, common_dtype, device_guard, kernel_op, new_buffer
 from kernels.shapes import check_gradient, per_sample_eps
 
 _MAX_BLOCK = 2048
@@ -192,9 +192,10 @@ def interpolate_fwd(real: torch.Tensor, fake: torch.Tensor, eps: torch.Tensor) -
     n, d = real.shape[0], real[0].numel()
     out = new_buffer(real.shape, real)
     block = block_size(d, _MAX_BLOCK)
-    _interpolate_fwd_kernel[_grid(n, d, block)](
-        _rows(real), _rows(fake), eps.contiguous(), out, d, ACC=_acc(real.dtype), BLOCK=block
-    )
+    with device_guard(real):
+        _interpolate_fwd_kernel[_grid(n, d, block)](
+            _rows(real), _rows(fake), eps.contiguous(), out, d, ACC=_acc(real.dtype), BLOCK=block
+        )
     return out
 
 
@@ -220,10 +221,11 @@ def interpolate_bwd(
     d_real = new_buffer(real.shape, real) if write_real else real.new_empty(0)
     d_fake = new_buffer(fake.shape, fake) if write_fake else fake.new_empty(0)
     partial = new_buffer(grid, real, dtype=accumulator_dtype(real.dtype)) if write_eps else real.new_empty(0)
-    _interpolate_bwd_kernel[grid](
-        _rows(grad), _rows(real), _rows(fake), eps.contiguous(), d_real, d_fake, partial, d,
-        WRITE_REAL=write_real, WRITE_FAKE=write_fake, WRITE_EPS=write_eps, ACC=_acc(real.dtype), BLOCK=block,
-    )  # fmt: skip
+    with device_guard(grad):
+        _interpolate_bwd_kernel[grid](
+            _rows(grad), _rows(real), _rows(fake), eps.contiguous(), d_real, d_fake, partial, d,
+            WRITE_REAL=write_real, WRITE_FAKE=write_fake, WRITE_EPS=write_eps, ACC=_acc(real.dtype), BLOCK=block,
+        )  # fmt: skip
     d_eps = partial.sum(dim=1).to(eps.dtype) if write_eps else eps.new_empty(0)
     return d_real, d_fake, d_eps
 
@@ -247,7 +249,8 @@ def per_sample_dot(a: torch.Tensor, b: torch.Tensor, square: bool) -> torch.Tens
     partial = new_buffer(grid, a, dtype=acc)
     a2 = _rows(a)
     b2 = a2 if square else _rows(b)
-    _per_sample_dot_kernel[grid](a2, b2, partial, d, SQUARE=square, ACC=_TL_ACC[acc], BLOCK=block)
+    with device_guard(a):
+        _per_sample_dot_kernel[grid](a2, b2, partial, d, SQUARE=square, ACC=_TL_ACC[acc], BLOCK=block)
     return partial.sum(dim=1)
 
 
@@ -262,7 +265,10 @@ def per_sample_scale(scale: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     n, d = x.shape[0], x[0].numel()
     out = new_buffer(x.shape, x)
     block = block_size(d, _MAX_BLOCK)
-    _per_sample_scale_kernel[_grid(n, d, block)](scale.contiguous(), _rows(x), out, d, ACC=_acc(x.dtype), BLOCK=block)
+    with device_guard(x):
+        _per_sample_scale_kernel[_grid(n, d, block)](
+            scale.contiguous(), _rows(x), out, d, ACC=_acc(x.dtype), BLOCK=block
+        )
     return out
 
 
@@ -280,13 +286,14 @@ def gradient_penalty_fwd(grad: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     grid = _grid(n, d, block)
     partial = new_buffer(grid, grad, dtype=acc)
     rows = _rows(grad)
-    _per_sample_dot_kernel[grid](rows, rows, partial, d, SQUARE=True, ACC=_TL_ACC[acc], BLOCK=block)
     norms = new_buffer((n,), grad, dtype=acc)
     penalty = new_buffer((), grad)
-    _penalty_finish_kernel[(1,)](
-        partial, norms, penalty, n, grid[1], ACC=_TL_ACC[acc],
-        BLOCK_N=block_size(n, 64), BLOCK_B=block_size(grid[1], 64),  # 16..64: no degenerate 1-wide tiles
-    )  # fmt: skip
+    with device_guard(grad):
+        _per_sample_dot_kernel[grid](rows, rows, partial, d, SQUARE=True, ACC=_TL_ACC[acc], BLOCK=block)
+        _penalty_finish_kernel[(1,)](
+            partial, norms, penalty, n, grid[1], ACC=_TL_ACC[acc],
+            BLOCK_N=block_size(n, 64), BLOCK_B=block_size(grid[1], 64),  # 16..64: no degenerate 1-wide tiles
+        )  # fmt: skip
     return penalty, norms
 
 
@@ -301,9 +308,10 @@ def gradient_penalty_bwd(grad_out: torch.Tensor, grad: torch.Tensor, norms: torc
     n, d = grad.shape[0], grad[0].numel()
     out = new_buffer(grad.shape, grad)
     block = block_size(d, _MAX_BLOCK)
-    _penalty_bwd_kernel[_grid(n, d, block)](
-        grad_out.contiguous(), _rows(grad), norms.contiguous(), out, n, d, ACC=_acc(grad.dtype), BLOCK=block
-    )
+    with device_guard(grad):
+        _penalty_bwd_kernel[_grid(n, d, block)](
+            grad_out.contiguous(), _rows(grad), norms.contiguous(), out, n, d, ACC=_acc(grad.dtype), BLOCK=block
+        )
     return out
 
 

@@ -143,3 +143,10 @@ def kernel_op(name: str):
         return KernelOp(name, launcher)
 
     return wrap
+
+
+def device_guard(tensor: torch.Tensor):
+    """Make ``tensor``'s GPU the current CUDA device while a kernel launches (Triton launches on the current
+    device's stream, so a tensor on ``cuda:1`` while ``cuda:0`` is current would otherwise be read by the wrong
+    device). A no-op for CPU tensors (index -1: CUDA is not even initialised)."""
+    return torch.cuda.device(tensor.device if tensor.is_cuda else -1)

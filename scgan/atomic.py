@@ -48,3 +48,26 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)
     return Path(path)
+
+
+def leftover_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Temporaries ``atomic_path(path)`` left beside ``path`` when its writer was killed (``.NAME.*.tmpSUFFIX``)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        return []
+    prefix, suffix = f".{path.name}.", ".tmp" + path.suffix
+    return sorted(p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(suffix))
+
+
+def remove_leftover_temporaries(path: str | os.PathLike) -> list[Path]:
+    """Delete :func:`leftover_temporaries` of ``path``; returns what was removed.
+
+    Only for files with one writer (a run's checkpoint), called when that writer (re)starts or has just written the
+    file: another process's write in progress would otherwise lose its temporary file.
+    """
+    removed = []
+    for leftover in leftover_temporaries(path):
+        with contextlib.suppress(FileNotFoundError):
+            leftover.unlink()
+            removed.append(leftover)
+    return removed

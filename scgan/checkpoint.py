@@ -28,7 +28,7 @@ from typing import Any
 
 import torch
 
-from scgan.atomic import atomic_path
+from scgan.atomic import atomic_path, remove_leftover_temporaries
 from scgan.config import ModelConfig, get_config
 from scgan.errors import InputError
 
@@ -44,6 +44,7 @@ __all__ = [
     "save_global_features",
     "load_global_features",
     "file_sha256",
+    "remove_leftover_temporaries",
 ]
 
 
@@ -63,6 +64,9 @@ def _config_dict(config: ModelConfig | dict | str) -> dict[str, Any]:
 def _save(path: str | os.PathLike, payload: dict) -> Path:
     with atomic_path(path) as tmp:
         torch.save(payload, tmp)
+    # A checkpoint has one writer: temporaries beside it that are not ours are what a killed write left (a resumed run
+    # clears them with its first save; `remove_leftover_temporaries` does it at once).
+    remove_leftover_temporaries(path)
     return Path(path)
 
 

@@ -13,7 +13,9 @@ Discovering ``baselines`` and ``bench`` here, inside a function, keeps the lower
 upper ones at module level (DESIGN section 2).
 
 Errors meant for the user (bad paths, bad arguments, bad images) are raised as ``ValueError``, ``FileNotFoundError``
-or ``scgan.errors.ScganError`` subclasses and printed as one line; set ``SCGAN_DEBUG=1`` for the traceback.
+or ``scgan.errors.ScganError`` subclasses and printed as one line; so is every other ``OSError`` (permission denied,
+a parent that is a file, disk full: the line names the path) and a file name that cannot be encoded. Set
+``SCGAN_DEBUG=1`` for the traceback.
 """
 
 from __future__ import annotations
@@ -74,14 +76,27 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args._run(args) or 0)
-    except (ScganError, ValueError, FileNotFoundError, NotADirectoryError) as exc:
+    except (ScganError, ValueError, OSError) as exc:  # UnicodeError is a ValueError
         if os.environ.get("SCGAN_DEBUG"):
             raise
-        print(f"scgan {args.command}: error: {exc}", file=sys.stderr)
+        print(f"scgan {args.command}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"scgan {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of a user-facing error on one line; an OSError names its path(s)."""
+    if isinstance(exc, OSError) and not isinstance(exc, FileNotFoundError | NotADirectoryError):
+        from scgan.paths import describe_os_error
+
+        text = describe_os_error(exc)
+    else:
+        text = str(exc)
+    if isinstance(exc, UnicodeError):
+        text = f"a file name or text that is not valid UTF-8 ({text})"
+    return " ".join(text.split()) or type(exc).__name__
 
 
 if __name__ == "__main__":

@@ -51,6 +51,10 @@ BN_MODES = ("eval", "train")
 # Float images may overshoot [0, 1] by float rounding before it is an error.
 _RANGE_SLACK = 1e-4
 
+#: How far a model's RGB output may leave [0, 1] (half a level of an 8-bit image) before it is an error of the model:
+#: values outside are never clamped silently (the leaderboard checks every method's output against it too).
+OUTPUT_RANGE_TOLERANCE = 0.5 / 255
+
 
 @runtime_checkable
 class Colorizer(Protocol):
@@ -194,6 +198,22 @@ def _finish(image: torch.Tensor, rgb_small: torch.Tensor, raw: bool) -> torch.Te
     return recombine_lab(image.unsqueeze(0), rgb_small.unsqueeze(0))[0]
 
 
+def check_rgb_values(values, who: str, where: str = "") -> None:
+    """A model's RGB output (tensor or array) must be float values in [0, 1], up to ``OUTPUT_RANGE_TOLERANCE``:
+    anything else is an ``InputError`` (``"<who> returned ...<where>"``), never clamped into a plausible image."""
+    import numpy as np
+
+    array = values.detach().cpu().numpy() if isinstance(values, torch.Tensor) else np.asarray(values)
+    if not np.issubdtype(array.dtype, np.floating):
+        raise InputError(f"{who} returned dtype {values.dtype}, expected float values in [0, 1]{where}")
+    if not np.isfinite(array).all():
+        raise InputError(f"{who} returned NaN or infinite values{where}")
+    low, high = float(array.min()), float(array.max())
+    if low < -OUTPUT_RANGE_TOLERANCE or high > 1.0 + OUTPUT_RANGE_TOLERANCE:
+        raise InputError(f"{who} returned values in [{low:.4g}, {high:.4g}]{where}, outside [0, 1]: not an sRGB "
+                         "image in [0, 1] (values are not clamped)")
+
+
 def _run(colorizer: Colorizer, images: Sequence[torch.Tensor], raw: bool, with_saliency: bool):
     for i, img in enumerate(images):
         _check_images(img.unsqueeze(0) if isinstance(img, torch.Tensor) else img, f"images[{i}]")
@@ -209,6 +229,7 @@ def _run(colorizer: Colorizer, images: Sequence[torch.Tensor], raw: bool, with_s
     if not isinstance(rgb_small, torch.Tensor) or tuple(rgb_small.shape) != expected:
         shape = tuple(rgb_small.shape) if isinstance(rgb_small, torch.Tensor) else type(rgb_small).__name__
         raise InputError(f"{colorizer.name}: colorize_at_size returned {shape}, expected {expected}")
+    check_rgb_values(rgb_small, f"{colorizer.name}: the model")
     rgb_small = rgb_small.to(device=images[0].device, dtype=torch.float32)
     outputs = [_finish(img, rgb_small[i], raw) for i, img in enumerate(images)]
     saliency_maps = None

@@ -125,8 +125,13 @@ def export_generator(
     import onnx
     import onnxruntime as ort
 
+    from scgan import paths
     from scgan.model import fold_spectral_norm
 
+    paths.check_suffix("out_path", out_path, (".onnx",), "an ONNX file")
+    if isinstance(generator_or_checkpoint, str | os.PathLike) and Path(generator_or_checkpoint).exists():
+        paths.check_outputs_apart({"out_path": out_path}, {"checkpoint": generator_or_checkpoint})
+    paths.prepare_output_file("out_path", out_path)
     generator, default_name, default_source = _resolve(generator_or_checkpoint, seed)
     if with_saliency and generator.saliency_branch is None:
         raise InputError(f"with_saliency: {default_name} has no saliency branch (config saliency=False)")

@@ -506,6 +506,9 @@ class Trainer:
                 print(f"train: {len(scan.gray_excluded)} gray image(s) excluded", file=sys.stderr)
         if not scan.kept:
             raise InputError(f"{cfg.data}: no usable colour images")
+        if cfg.attention:  # the maps must be `scgan saliency` maps of these very photos, on this policy's crop
+            from scgan.saliency import check_saliency_maps
+            check_saliency_maps(cfg.saliency, scan.kept, cfg.policy)
         # Without the attention loss nothing reads the maps (no attention term, no D_a), so none are required.
         return SaliencyPairedDataset(scan.kept, cfg.saliency if cfg.attention else None, cfg.policy, self.size)
 

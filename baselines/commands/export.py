@@ -52,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--weights goes with --baseline (a SCGAN checkpoint is given with --model)")
     if (args.input_size is not None or args.option) and not args.baseline:
         raise ValueError("--input-size and --option go with --baseline")
+    from scgan import paths
+
+    paths.check_outputs_apart({"--out": out}, {"--model": args.model, "--weights": args.weights})
+    paths.prepare_output_file("--out", out)
     if args.baseline:
         from baselines.export import export_baseline
         from baselines.registry import get_architecture

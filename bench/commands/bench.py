@@ -26,10 +26,10 @@ def run(args) -> int:
     import bench
     from bench import benchjson, report
     from bench.leaderboard import device_description, git_commit, versions
+    from scgan import paths
     from scgan.errors import InputError
 
-    out = Path(args.out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+    out = paths.prepare_output_dir("--out", Path(args.out)).resolve()  # writable before the suites run
     bench_dir = Path(bench.__file__).resolve().parent
     root = bench_dir.parent
     # Paths relative to the project root (pytest runs there), so that the command recorded in run.json names no

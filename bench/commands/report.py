@@ -48,14 +48,15 @@ def run(args) -> int:
                              f"({recorded}); move the rows away from that run.json or restore the matching one")
     out = Path(args.out)
     figures = report.existing_figures(folder)
-    copied = []
-    if folder.resolve() != out.resolve():
-        from scgan.atomic import write_bytes
+    from scgan import paths
 
-        for figure in figures:
-            copied.append(write_bytes(out / figure.name, figure.read_bytes()))
-    else:
-        copied = figures
+    # The output-safety rule: everything read here stays untouched (so --out is never the rows' own folder).
+    read = [rows_path, *figures, *(p for p in (dataset_path, folder / "run.json") if p.is_file())]
+    paths.check_outputs_apart({"--out": out}, {"--rows": read})
+    paths.prepare_output_dir("--out", out)
+    from scgan.atomic import write_bytes
+
+    copied = [write_bytes(out / figure.name, figure.read_bytes()) for figure in figures]
     summary = report.build_report(rows, dataset, out, run_info=run_info, extra_images=copied)
     if not args.quiet:
         print(report.print_table(summary))

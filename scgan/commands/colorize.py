@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
-    from scgan import __version__
+    from scgan import __version__, paths
     from scgan.atomic import write_text
     from scgan.colorize import ScganColorizer, colorize_images, colorize_with_saliency
     from scgan.data import load_image, save_image, to_tensor
@@ -107,15 +107,19 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
     device = _resolve_device(args.device)
     entries = collect_entries(args.inputs)
-    colorizer = ScganColorizer.from_checkpoint(args.model, device, bn_mode=args.bn_mode)
-    if args.saliency and colorizer.generator.saliency_branch is None:
-        raise InputError(f"--saliency: {args.model} has no saliency branch (config saliency=False)")
     out_dir = Path(args.out)
     saliency_dir = Path(args.saliency_dir) if args.saliency_dir else out_dir.with_name(out_dir.name + "_saliency")
     for flag, folder in (("--out", out_dir), ("--saliency-dir", saliency_dir if args.saliency else None)):
         if folder is not None and folder.exists() and not folder.is_dir():
             raise InputError(f"{flag} {folder}: exists and is not a folder")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    outputs = {"--out": out_dir, "--saliency-dir": saliency_dir if args.saliency else None}
+    paths.check_outputs_apart(outputs, {"INPUT": [*args.inputs, *(e.path for e in entries)], "--model": args.model})
+    colorizer = ScganColorizer.from_checkpoint(args.model, device, bn_mode=args.bn_mode)
+    if args.saliency and colorizer.generator.saliency_branch is None:
+        raise InputError(f"--saliency: {args.model} has no saliency branch (config saliency=False)")
+    for flag, folder in outputs.items():
+        if folder is not None:
+            paths.prepare_output_dir(flag, folder)
 
     bad: list[dict[str, str]] = []
     written: list[str] = []

@@ -68,9 +68,26 @@ def run(args: argparse.Namespace) -> int:
 
     if Path(args.out).is_dir():
         raise InputError(f"--out {args.out}: is a folder; give the rows CSV path, e.g. {Path(args.out) / 'rows.csv'}")
+    _check_outputs(args, {"--out": args.out, "summary": _summary_path(args.out)}, args.gt, args.pred)
     result = evaluate(args, args.gt, args.pred)
     _write_outputs(args, result, rows_path=args.out, summary_path=_summary_path(args.out))
     return 0
+
+
+def _check_outputs(args, outputs: dict, gt_source, pred_source) -> None:
+    """The output-safety rule (scgan.paths), before any image is read: outputs apart from every input, the rows
+    file named .csv, its folder writable."""
+    from scgan import data, paths
+
+    rows_path = outputs["--out"]
+    paths.check_suffix("--out", rows_path, (".csv",), "the rows CSV")
+    inputs = {"--labels": args.labels}
+    for flag, source in (("--gt", gt_source), ("--pred", pred_source)):
+        # the listed files too: a list file's images may live anywhere
+        inputs[flag] = [source, *(e.path for e in data.list_images(source))]
+    paths.check_outputs_apart(outputs, inputs)
+    for label, path in outputs.items():
+        paths.prepare_output_file(label, path)
 
 
 def _summary_path(rows_path):
@@ -154,18 +171,16 @@ def evaluate(args, gt_source, pred_source) -> dict:
         iterator = tqdm(pairs, desc="eval", unit="img")
     for gt_entry, pred_entry in iterator:
         try:
-            gt_img = data.load_image(gt_entry.path)
-            pred_img = data.load_image(pred_entry.path)
+            gt_img, gt_is_gray = data.load_for_protocol(gt_entry.path, policy)
+            if gt_is_gray:
+                gray_excluded.append(gt_entry.name)
+                continue
+            pred_img, _ = data.load_for_protocol(pred_entry.path, policy)
         except ImageReadError as exc:
             if not args.skip_bad:
                 raise
             bad.append({"file": gt_entry.name, "path": str(exc.path), "reason": exc.reason})
             continue
-        if data.is_gray(gt_img):
-            gray_excluded.append(gt_entry.name)
-            continue
-        gt_img = data.resize_image(gt_img, policy)
-        pred_img = data.resize_image(pred_img, policy)
         if gt_img.shape != pred_img.shape:
             raise InputError(
                 f"{pred_entry.path}: size {pred_img.shape[1]}x{pred_img.shape[0]} differs from its ground truth "
@@ -218,7 +233,7 @@ def _write_outputs(args, result: dict, rows_path, summary_path) -> None:
     import math
 
     from metrics.suite import jsonable
-    from scgan.atomic import write_text
+    from scgan.atomic import write_bytes
 
     rows = result["rows"]
     fieldnames = list(rows[0].keys())
@@ -231,9 +246,11 @@ def _write_outputs(args, result: dict, rows_path, summary_path) -> None:
     summary = dict(result["summary"])
     summary["rows"] = str(rows_path)
     text_json = json.dumps(jsonable(summary), indent=2)
-    # The summary first, the rows last: a rows file exists only when the whole run succeeded.
-    write_text(summary_path, text_json + "\n")
-    write_text(rows_path, buffer.getvalue())
+    # One unit: both texts are encoded before anything is written (an unencodable name fails here, with the previous
+    # pair intact); then the rows, then the summary, each atomically, so a summary never describes other rows.
+    rows_bytes, summary_bytes = buffer.getvalue().encode("utf-8"), (text_json + "\n").encode("utf-8")
+    write_bytes(rows_path, rows_bytes)
+    write_bytes(summary_path, summary_bytes)
     if args.json:
         print(text_json)
         return
@@ -292,6 +309,10 @@ def _run_demo(args) -> int:
     out_dir = Path(args.out)
     if out_dir.exists() and not out_dir.is_dir():
         raise InputError(f"--out {out_dir}: with --demo it must be a folder")
+    from scgan import paths
+
+    paths.check_outputs_apart({"--out": out_dir}, {"--labels": args.labels})
+    paths.prepare_output_dir("--out", out_dir)
     pred_dir = out_dir / "pred"
     make_degraded_copy(pred_dir)
     result = evaluate(args, "samples", pred_dir)

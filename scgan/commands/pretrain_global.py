@@ -37,12 +37,16 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     from pathlib import Path
 
+    from scgan import paths
     from scgan.errors import InputError
     from scgan.pretrain import pretrain_global
     from scgan.training.config import PretrainConfig
 
     if Path(args.out).is_dir():  # else an IsADirectoryError traceback when the finished file is renamed into place
         raise InputError(f"--out {args.out}: is a folder; give the path of the file to write")
+    paths.check_suffix("--out", args.out, (".pt", ".pth", ".ckpt"), "the global-feature weights (torch.save)")
+    paths.check_outputs_apart({"--out": args.out}, {"--data": args.data, "--labels": args.labels})
+    paths.prepare_output_file("--out", args.out)
 
     config = PretrainConfig(
         data=args.data, out=args.out, labels=args.labels, preset=args.preset, policy=args.policy, epochs=args.epochs,

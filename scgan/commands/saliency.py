@@ -7,7 +7,9 @@ HELP = "compute saliency ground-truth maps (ONNX SOD model or spectral residual)
 DESCRIPTION = (
     "Write one single-channel 8-bit PNG per image under OUT (same relative name, .png suffix), computed on the "
     "trainer's crop (--policy, squash256 as in the paper) and stored at --size x --size. Existing maps are kept "
-    "(resumable) unless --overwrite. A contact sheet (image | saliency) is written to OUT/_contact_sheet.png."
+    "(resumable) unless --overwrite. OUT/_saliency.json records how the maps were made (detector, policy, size, "
+    "source file sizes); maps that do not match it are recomputed, and a folder of maps made another way is refused. "
+    "A contact sheet (image | saliency) is written to OUT/_contact_sheet.png."
 )
 
 
@@ -35,17 +37,32 @@ def run(args) -> int:
     import sys
     from pathlib import Path
 
+    from scgan import paths
     from scgan.data import list_images
     from scgan.errors import InputError
-    from scgan.saliency import CONTACT_SHEET_NAME, build_detector, generate_saliency_maps
+    from scgan.saliency import (
+        CONTACT_SHEET_NAME,
+        build_detector,
+        check_maps_folder,
+        generate_saliency_maps,
+        map_names,
+    )
 
     if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
         raise InputError(f"--out {args.out}: exists and is not a folder")
 
-    detector = build_detector(model=args.model, method=args.method)
     entries = list_images(args.data, recursive=not args.no_recursive)
     out_dir = Path(args.out)
     sheet = Path(args.contact_sheet) if args.contact_sheet else out_dir / CONTACT_SHEET_NAME
+    outputs = {"--out": out_dir, "--contact-sheet": sheet if args.contact_sheet_count > 0 else None}
+    paths.check_outputs_apart(outputs, {"--data": [args.data, *(e.path for e in entries)], "--model": args.model})
+    detector = build_detector(model=args.model, method=args.method)
+    check_maps_folder(out_dir, map_names(e.name for e in entries), detector.name, args.policy, args.size,
+                      args.overwrite)
+    if args.contact_sheet_count > 0:
+        paths.check_suffix("--contact-sheet", sheet, (".png",), "a PNG")
+        paths.prepare_output_file("--contact-sheet", sheet)
+    paths.prepare_output_dir("--out", out_dir)
     result = generate_saliency_maps(
         entries,
         out_dir,
