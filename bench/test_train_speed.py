@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scgan.train import TrainConfig, Trainer, step_random
+from scgan.training import TrainConfig, Trainer, step_random
 
 
 @pytest.fixture(autouse=True)

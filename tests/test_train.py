@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import scgan.train as train_module
+import scgan.training.scgan_method as scgan_method_module
 from scgan.checkpoint import load_checkpoint, load_generator
 from scgan.cli import main
 from scgan.errors import InputError
 from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
-from scgan.train import TrainConfig, Trainer, TrainingDiverged, step_random, train
+from scgan.training import TrainConfig, Trainer, TrainingDiverged, step_random, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -136,14 +136,14 @@ def test_resume_reaches_the_same_weights(saliency_dir, tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(saliency_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
     calls = {"n": 0}
-    real = train_module.reconstruction_loss
+    real = scgan_method_module.reconstruction_loss
 
     def poisoned(pred, target, kind="l1"):
         calls["n"] += 1
         value = real(pred, target, kind)
         return value * float("nan") if calls["n"] == 5 else value
 
-    monkeypatch.setattr(train_module, "reconstruction_loss", poisoned)
+    monkeypatch.setattr(scgan_method_module, "reconstruction_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"at step 5 \(stage 2, epoch 2\).*checkpoint kept"):
         train(tiny(saliency_dir, run), progress=False)
     ckpt = load_checkpoint(run / "checkpoint.pt")
@@ -371,7 +371,7 @@ def test_step_wiring_is_the_paper_recipe(saliency_dir, tmp_path):
     from metrics.color import rgb_to_gray
 
     trainer = Trainer(tiny(saliency_dir, tmp_path / "run", stage1_epochs=1, stage2_epochs=1), build_data=False)
-    trainer.perceptual = lambda pred, target: (pred - target).pow(2).mean()  # a cheap stand-in network
+    trainer.method.perceptual = lambda pred, target: (pred - target).pow(2).mean()  # a cheap stand-in network
     seen = {"g": [], "d_c": [], "d_a": []}
     trainer.generator.register_forward_hook(
         lambda module, inputs, outputs: seen["g"].append((inputs[0].detach().clone(), *(o.detach() for o in outputs)))
@@ -459,6 +459,7 @@ def test_every_recipe_setting_is_overridable_from_the_command_line():
 
     flags = {  # flag(s) -> (field, value it must produce)
         "--data d": ("data", "d"), "--saliency s": ("saliency", "s"), "--out o": ("out", "o"),
+        "--labels l.csv": ("labels", "l.csv"), "--weight-decay 0.01": ("weight_decay", 0.01),
         "--policy crop256": ("policy", "crop256"), "--skip-bad": ("skip_bad", True),
         "--preset scgan-64": ("preset", "scgan-64"), "--global-init g.pt": ("global_init", "g.pt"),
         "--stage1-epochs 3": ("stage1_epochs", 3), "--stage2-epochs 4": ("stage2_epochs", 4),
@@ -622,3 +623,59 @@ def test_injected_generator_errors_are_clear(saliency_dir, tmp_path):
     trainer = Trainer(dataclasses.replace(cfg, attention=False), build_data=False, generator=tiny_net(saliency=False),
                       generator_spec=TINY_SPEC)  # fmt: skip
     assert trainer.disc_a is None
+
+
+# --------------------------------------------------------------------------------------------------- --d-steps
+def test_each_critic_step_draws_a_fresh_real_fake_and_interpolation(saliency_dir, tmp_path):
+    """--d-steps 3: critic update 0 uses the step's batch; updates 1 and 2 each a fresh real batch (the training-set
+    indices of ``critic_random``), its fake and fresh interpolation weights; the generator is scored once after."""
+    from metrics.color import rgb_to_gray
+    from scgan.training import critic_random
+    from scgan.training.data import collate
+
+    cfg = tiny(saliency_dir, tmp_path / "run", stage1_epochs=0, stage2_epochs=1, d_steps=3, batch_size=2)
+    trainer = Trainer(cfg, progress=False)
+    calls = []
+    _record_calls(trainer.disc_c, calls)
+    trainer.train_mode()
+    rgb01, sal = collate(trainer.dataset, [0, 1])
+    draws = step_random(cfg.seed, 0, 2, 64, slice(0, 2))
+    trainer.train_step(rgb01, sal, draws)
+    assert len(calls) == 3 * 3 + 1  # (real, fake, penalty point) per critic update, then the generator's term
+    updates = [calls[3 * k : 3 * k + 3] for k in range(3)]
+    reals = [update[0][1] for update in updates]
+    fakes = [update[1][1] for update in updates]
+    torch.testing.assert_close(reals[0], rgb01 * 2 - 1)
+    for k in (1, 2):
+        want = critic_random(cfg.seed, 0, k, len(trainer.dataset), 2, 64, slice(0, 2))
+        real_k, _ = collate(trainer.dataset, want["indices"].tolist())
+        torch.testing.assert_close(reals[k], real_k * 2 - 1)
+        torch.testing.assert_close(updates[k][0][0], rgb_to_gray(real_k) * 2 - 1)  # the clean gray of that batch
+        eps = want["eps_c"].view(-1, 1, 1, 1)
+        torch.testing.assert_close(updates[k][2][1], eps * reals[k] + (1 - eps) * fakes[k])
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        assert not torch.equal(reals[a], reals[b]) and not torch.equal(fakes[a], fakes[b]), (a, b)
+    eps0 = draws["eps_c"].view(-1, 1, 1, 1)
+    torch.testing.assert_close(updates[0][2][1], eps0 * reals[0] + (1 - eps0) * fakes[0])
+    assert not torch.equal(draws["eps_c"], critic_random(cfg.seed, 0, 1, 6, 2, 64, slice(0, 2))["eps_c"])
+    # Seeded by (seed, step, critic update): another step draws other batches; a rank takes its slice of the same.
+    assert not torch.equal(critic_random(0, 0, 1, 6, 2, 64, slice(0, 2))["indices"],
+                           critic_random(0, 1, 1, 6, 2, 64, slice(0, 2))["indices"])  # fmt: skip
+    whole = critic_random(0, 3, 1, 6, 4, 64, slice(0, 4))
+    for rank in (0, 1):
+        part = critic_random(0, 3, 1, 6, 4, 64, slice(2 * rank, 2 * rank + 2))
+        for key in whole:
+            assert torch.equal(part[key], whole[key][2 * rank : 2 * rank + 2]), key
+
+
+def test_resume_with_several_critic_steps_reaches_the_same_weights(saliency_dir, tmp_path):
+    settings = dict(stage1_epochs=0, stage2_epochs=1, d_steps=2, sample_count=0)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(tiny(saliency_dir, straight, **settings), progress=False)
+    train(tiny(saliency_dir, resumed, stop_after_steps=1, **settings), progress=False)
+    train(tiny(saliency_dir, resumed, **settings), resume=True, progress=False)
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    for key in ("generator", "discriminator_c", "discriminator_a"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), (key, name)
+    assert read_losses(straight) == read_losses(resumed)
