@@ -60,7 +60,6 @@ BatchNorm aside: batch statistics are per rank; ``batchnorm="eval"`` makes them 
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import json
 import math
@@ -84,6 +83,7 @@ from scgan.training.distributed import (
     unwrap,
 )
 from scgan.training.method import TrainingMethod, check_generator_spec
+from scgan.training.outputs import LossLog, write_sample_grid
 from scgan.training.rng import (
     critic_random,
     rng_state,
@@ -94,8 +94,6 @@ from scgan.training.rng import (
 )
 
 CHECKPOINT_NAME = "checkpoint.pt"
-LOG_KEYS = ("stage", "epoch", "step")
-LR_COLUMNS = ("lr_g", "lr_d")
 
 
 class TrainingDiverged(ScganError):
@@ -155,6 +153,7 @@ class Trainer:
         self.memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.ops = kernel_ops(config.kernels, self.device)
         self.out = Path(config.out) if config.out else None
+        self.loss_log = LossLog(self.out / "losses.csv", method.loss_columns) if self.out is not None else None
         if self.out is not None and self.out.exists() and not self.out.is_dir():  # not a FileExistsError traceback
             raise InputError(f"--out {self.out}: exists and is not a folder (the run folder)")
         if config.stage1_epochs > 0 and not method.has_stage(1):
@@ -339,71 +338,27 @@ class Trainer:
         self.step = int(checkpoint["step"])
         set_rng_state(checkpoint["rng"])
 
-    # -------------------------------------------------------------------------------------------- logging
-    @property
-    def log_columns(self) -> tuple[str, ...]:
-        return (*LOG_KEYS, *self.method.loss_columns, *LR_COLUMNS)
-
-    def _lrs(self) -> tuple[float, float | str]:
-        lr_d = next(iter(self.opt_d.values())).param_groups[0]["lr"] if self.opt_d else ""
-        return self.opt_g.param_groups[0]["lr"], lr_d
-
+    # -------------------------------------------------------------------------------------------- outputs
     def _log_row(self, losses: dict[str, float]) -> None:
-        if not self.dist.is_main or self.out is None:
-            return
-        lr_g, lr_d = self._lrs()
-        columns = self.log_columns
-        row = {"stage": self.stage, "epoch": self.epoch + 1, "step": self.step, "lr_g": lr_g, "lr_d": lr_d}
-        row.update({k: f"{v:.6g}" for k, v in losses.items() if k in columns})
-        path = self.out / "losses.csv"
-        new = not path.exists()
-        with open(path, "a", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=columns, restval="")
-            if new:
-                writer.writeheader()
-            writer.writerow(row)
-
-    def _truncate_log(self) -> None:
-        """On resume: drop rows logged after the checkpoint's step (they will be recomputed), atomically."""
-        if not self.dist.is_main or self.out is None:
-            return
-        path = self.out / "losses.csv"
-        if not path.exists():
-            return
-        with open(path, newline="") as f:
-            rows = [r for r in csv.DictReader(f) if r.get("step", "").isdigit() and int(r["step"]) <= self.step]
-        from scgan.atomic import atomic_path
-
-        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
-            writer = csv.DictWriter(f, fieldnames=self.log_columns, restval="", extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
+        if self.dist.is_main and self.loss_log is not None:
+            lr_d = next(iter(self.opt_d.values())).param_groups[0]["lr"] if self.opt_d else ""
+            self.loss_log.append({"stage": self.stage, "epoch": self.epoch + 1, "step": self.step,
+                                  "lr_g": self.opt_g.param_groups[0]["lr"], "lr_d": lr_d, **losses})  # fmt: skip
 
     def write_samples(self) -> Path | None:
         """Grid PNG of the first ``sample_count`` images: gray | prediction | predicted saliency | ground truth."""
         if not self.dist.is_main or self.out is None or self.dataset is None or self.config.sample_count < 1:
             return None
-        from metrics.color import rgb_to_gray
-        from scgan.data import save_image
-
-        count = min(self.config.sample_count, len(self.dataset))
-        rgb01 = torch.stack([self.dataset[i][0] for i in range(count)]).to(self.device)
         generator = unwrap(self.generator)
         was_training = generator.training
         generator.eval()
-        with torch.no_grad():
-            gray01 = rgb_to_gray(rgb01)
-            pred01, pred_sal = self.method.colorize(generator, gray01)
-        generator.train(was_training)
-        if was_training and self.config.batchnorm == "eval":
-            _set_batchnorm_eval(generator)
-        sal_rgb = (pred_sal if pred_sal is not None else torch.zeros_like(gray01)).expand(-1, 3, -1, -1)
-        rows = [torch.cat([gray01.expand(-1, 3, -1, -1)[i], pred01[i], sal_rgb[i], rgb01[i]], dim=2)
-                for i in range(count)]
-        grid = torch.cat(rows, dim=1).cpu()
-        path = self.out / "samples" / f"stage{self.stage}_epoch{self.epoch:03d}.png"
-        save_image(grid, path)
-        return path
+        try:
+            path = self.out / "samples" / f"stage{self.stage}_epoch{self.epoch:03d}.png"
+            return write_sample_grid(path, self.dataset, self.config.sample_count, self.method, generator, self.device)
+        finally:
+            generator.train(was_training)
+            if was_training and self.config.batchnorm == "eval":
+                _set_batchnorm_eval(generator)
 
     # ------------------------------------------------------------------------------------------- the loop
     def _loader(self, batches: list[list[int]]):
@@ -511,12 +466,12 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, gene
         trainer = Trainer(config, dist_info, progress=progress, method=method)
         if resume:
             trainer.load_state(checkpoint)
-            trainer._truncate_log()
+            if dist_info.is_main and trainer.loss_log is not None:
+                trainer.loss_log.truncate(trainer.step)
         else:
             method.prepare(trainer)
-            if dist_info.is_main and trainer.out is not None:
-                trainer.out.mkdir(parents=True, exist_ok=True)
-                (trainer.out / "losses.csv").unlink(missing_ok=True)
+            if dist_info.is_main and trainer.loss_log is not None:
+                trainer.loss_log.reset()
         if dist_info.is_main and trainer.out is not None:
             from scgan.atomic import write_text
 
