@@ -14,8 +14,9 @@ bf16 autocast and channels_last, ``losses.csv``, sample grids and the progress b
   (automatic mode, no hints): smooth-L1 on ab; ``iizuka``: MSE + 1/300 classification when ``--labels`` are given
   (``SupervisedMethod``).
 
-Each has a recipe (:data:`RECIPES`): the TrainConfig values it starts from, the paper's where we follow it, and the
-deviations named. One-stage methods use the stage-2 settings (``--stage2-epochs``, ``--lr-g``, ``--lr-decay-*``).
+Each has a recipe (``baselines.recipes.RECIPES``): the TrainConfig values it starts from, the paper's where we follow
+it, and the deviations named. One-stage methods use the stage-2 settings (``--stage2-epochs``, ``--lr-g``,
+``--lr-decay-*``).
 The run folder's ``checkpoint.pt`` (format ``scgan-bench/checkpoint/1``) records ``generator_spec = {"kind":
 "baseline", "name": NAME, "options": {build options}}``; ``scgan export --baseline NAME --weights`` and
 ``load_method("NAME:RUN_DIR/checkpoint.pt")`` read it (:func:`read_build_options`, :func:`trained_size`).
@@ -24,7 +25,6 @@ The run folder's ``checkpoint.pt`` (format ``scgan-bench/checkpoint/1``) records
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,80 +36,17 @@ from scgan.errors import InputError
 from scgan.training.method import OptimiserSpec, TrainingMethod
 from scgan.training.scgan_method import weights_frozen
 
+from .recipes import RECIPES, recipe_config
+
+__all__ = ["RECIPES", "Pix2PixMethod", "SupervisedMethod", "build_method", "read_build_options", "recipe_config",
+           "train_baseline", "trained_size"]
+
 #: Format of the checkpoints of the retired in-memory loop (still read, so that such files keep exporting).
 CHECKPOINT_FORMAT = "scgan-bench/baseline/1"
 #: Format tag of the trainer's checkpoints (``scgan.checkpoint.CHECKPOINT_FORMAT``; repeated here so reading build
 #: options does not import the model code).
 SCGAN_CHECKPOINT_FORMAT = "scgan-bench/checkpoint/1"
 SPEC_KIND = "baseline"
-#: Fields every method reads (data, schedule of its one stage, execution); a recipe lists what else applies.
-COMMON_FIELDS = frozenset({
-    "data", "out", "policy", "skip_bad", "preset", "stage2_epochs", "batch_size", "lr_g", "betas", "lr_decay_every",
-    "lr_decay_factor", "weight_decay", "seed", "device", "amp", "channels_last", "batchnorm", "workers",
-    "checkpoint_every", "stop_after_steps", "sample_count",
-})  # fmt: skip
-
-
-@dataclass(frozen=True)
-class Recipe:
-    """A baseline's starting TrainConfig values (``settings``), the extra fields it reads (``applies``; None: all,
-    SCGAN's recipe) and what differs from its paper (``deviations``, shown by ``scgan train-baseline --help``)."""
-
-    settings: dict[str, Any]
-    applies: frozenset[str] | None
-    paper: str
-    deviations: str
-
-
-_SCGAN_RECIPE = Recipe({"global_init": "none"}, None, "SCGAN's recipe (Zhao et al. 2020, section IV)",
-                       "none beyond SCGAN's own (docs/training.md)")
-RECIPES: dict[str, Recipe] = {
-    "pix2pix-sal": _SCGAN_RECIPE,
-    "uresnet-sal": _SCGAN_RECIPE,
-    "pix2pix": Recipe(
-        dict(stage1_epochs=0, stage2_epochs=6, batch_size=4, lr_g=2e-4, lr_d=2e-4, betas=(0.5, 0.999),
-             lr_decay_factor=1.0, input_noise=0.0, global_init="none"),
-        COMMON_FIELDS | {"lr_d", "d_steps"},
-        "Isola et al. 2017: Adam 2e-4, betas (0.5, 0.999), lambda_L1 100, D objective halved, dropout as noise; "
-        "ImageNet colorization ~6 epochs at batch 4",
-        "constant lr (the released code's linear decay is not used); 256 px squash instead of 286 resize + 256 "
-        "random crop with flips (the data policy is shared by every method)",
-    ),
-    "zhang-eccv16": Recipe(
-        dict(stage1_epochs=0, stage2_epochs=14, batch_size=40, lr_g=3e-5, betas=(0.9, 0.99), weight_decay=1e-3,
-             lr_decay_every=6, lr_decay_factor=1 / 3, input_noise=0.0, global_init="none"),
-        COMMON_FIELDS,
-        "Zhang et al. 2016: Adam 3e-5, betas (0.9, 0.99), weight decay 1e-3, batch 40, ~450k iterations (~14 epochs "
-        "of ImageNet), lr dropped to 1e-5 and 3e-6 at plateaus",
-        "lr divided by 3 every 6 epochs (StepLR) instead of at observed plateaus",
-    ),
-    "zhang-siggraph17": Recipe(
-        dict(stage1_epochs=0, stage2_epochs=14, batch_size=40, lr_g=3e-5, betas=(0.9, 0.99), weight_decay=1e-3,
-             lr_decay_every=6, lr_decay_factor=1 / 3, input_noise=0.0, global_init="none"),
-        COMMON_FIELDS,
-        "Zhang et al. 2017, automatic mode: smooth-L1 (Huber) regression of ab without user hints",
-        "the optimiser settings and schedule are ECCV 2016's (not taken from the SIGGRAPH paper); no simulated "
-        "hints (automatic mode only), no classification pretraining of the network",
-    ),
-    "iizuka": Recipe(
-        dict(stage1_epochs=0, stage2_epochs=11, batch_size=128, lr_g=1e-3, betas=(0.9, 0.999), lr_decay_factor=1.0,
-             input_noise=0.0, global_init="none"),
-        COMMON_FIELDS | {"labels"},
-        "Iizuka et al. 2016: MSE on chrominance + 1/300 scene classification, ADADELTA, batch 128, ~11 epochs of "
-        "Places at 224 px",
-        "Adam (lr 1e-3) instead of ADADELTA; trains at the preset's size (256 by default, 224 in the paper; the "
-        "global branch sees its 224 resize either way)",
-    ),
-}
-
-
-def recipe_config(name: str, **changes):
-    """The TrainConfig a run of baseline ``name`` starts from (its recipe), with ``changes``."""
-    from scgan.training.config import TrainConfig
-
-    return TrainConfig(**{**RECIPES[name].settings, **changes})
-
-
 def generator_spec(name: str, options: dict | None = None) -> dict:
     """What a trainer checkpoint records for the baseline ``name`` built with ``options``."""
     return {"kind": SPEC_KIND, "name": name, "options": dict(options or {})}
@@ -265,8 +202,11 @@ class SupervisedMethod(BaselineMethod):
 
         if trainer.dataset is None:
             raise InputError("zhang-eccv16 measures its ab prior on the training photos: build the trainer's data")
+        from tqdm import tqdm
+
         loader = torch.utils.data.DataLoader(trainer.dataset, batch_size=16, num_workers=trainer.config.workers)
-        self.load_state({"ab_prior": ab_prior(batch[0] for batch in loader)})
+        batches = tqdm(loader, disable=not trainer.progress, desc="ab prior of the training photos", leave=False)
+        self.load_state({"ab_prior": ab_prior(batch[0] for batch in batches)})
 
     def state(self) -> dict[str, Any]:
         return {"ab_prior": self.prior} if self.prior is not None else {}

@@ -132,3 +132,22 @@ def test_command_uses_the_recipe_and_refuses_foreign_flags(tmp_path, capsys, lab
                        SMALL["pix2pix"])  # fmt: skip
     with pytest.raises(InputError, match="iizuka needs at least 2 images per process"):
         train_baseline("iizuka", _config("iizuka", tmp_path / "w", labels_csv, batch_size=1), SMALL["iizuka"])
+
+
+@pytest.mark.parametrize("name", ["pix2pix", "iizuka"])
+def test_bf16_autocast_and_channels_last_apply_to_the_baselines(name, labels_csv, tmp_path):
+    from baselines.train import build_method
+    from scgan.training import Trainer, step_random
+
+    cfg = _config(name, tmp_path / "run", labels_csv, amp="bf16", channels_last=True)
+    trainer = Trainer(cfg, progress=False, method=build_method(name, SMALL[name], cfg.seed))
+    outputs = []
+    trainer.generator.register_forward_hook(lambda module, inputs, output: outputs.append(output))
+    trainer.train_mode()
+    rgb01, sal, *labels = (torch.stack(parts) for parts in zip(*(trainer.dataset[i] for i in range(3))))
+    logs = trainer.train_step(rgb01, sal, step_random(0, 0, 3, 64, slice(0, 3)), *labels)
+    assert all(torch.isfinite(torch.tensor(v)) for v in logs.values()), logs
+    first = outputs[0][0] if isinstance(outputs[0], tuple) else outputs[0]
+    assert first.dtype == torch.bfloat16  # the networks really ran under autocast
+    convs = [p for net in trainer.networks.values() for p in net.parameters() if p.dim() == 4]
+    assert convs and all(p.is_contiguous(memory_format=torch.channels_last) for p in convs)

@@ -324,11 +324,12 @@ def test_triton_kernels_give_the_reference_step(saliency_dir, tmp_path):
 
 
 def test_command_modules_build_their_parsers_without_torch():
-    """`scgan --help` stays fast: the three training commands' add_arguments import no torch."""
+    """`scgan --help` stays fast: the four training commands' add_arguments import no torch."""
     code = (
         "import argparse, sys\n"
         "import scgan.commands.train as t, scgan.commands.pretrain_global as p, scgan.commands.saliency as s\n"
-        "for m in (t, p, s):\n"
+        "import baselines.commands.train_baseline as b\n"
+        "for m in (t, p, s, b):\n"
         "    m.add_arguments(argparse.ArgumentParser())\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -679,3 +680,32 @@ def test_resume_with_several_critic_steps_reaches_the_same_weights(saliency_dir,
         for name in a[key]:
             assert torch.equal(a[key][name], b[key][name]), (key, name)
     assert read_losses(straight) == read_losses(resumed)
+
+
+def test_generated_flags_follow_the_field_metadata():
+    """A field's metadata is its flag: help text, default, and the paper's value where the default differs."""
+    import argparse
+    from dataclasses import dataclass, fields
+
+    from scgan.training.config import _opt
+    from scgan.training.flags import _default_text, add_config_arguments, config_from_args, given_flags
+
+    @dataclass
+    class Example:
+        w_perceptual: float = _opt(0.5, "perceptual loss weight", "loss weights", paper=5.0)
+        w_other: float = _opt(5.0, "other weight", "loss weights", paper=5.0)
+
+    weight, other = fields(Example)
+    assert _default_text(weight, Example(), frozenset(), "") == " (default: 0.5) [not the paper's: the paper uses 5.0]"
+    assert _default_text(other, Example(), frozenset(), "") == " (default: 5.0)"
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, TrainConfig())
+    help_text = " ".join(parser.format_help().split())
+    assert "--d-steps D_STEPS critic updates per generator update, each on a fresh real batch" in help_text
+    assert "--beta2 BETA2 Adam betas (beta2) (default: 0.999)" in help_text
+    args = parser.parse_args(["--out", "o", "--lsgan", "--beta2", "0.9"])
+    assert given_flags(args) == ["--out", "--beta2", "--lsgan"]  # what --resume reports as ignored
+    cfg = config_from_args(args, TrainConfig())
+    assert (cfg.gan, cfg.betas, cfg.out, cfg.batch_size) == ("lsgan", (0.5, 0.9), "o", 8)
+    with pytest.raises(InputError, match="--gan and --no-gan contradict each other"):
+        config_from_args(parser.parse_args(["--out", "o", "--gan", "lsgan", "--no-gan"]), TrainConfig())

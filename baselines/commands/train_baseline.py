@@ -1,7 +1,7 @@
 """`scgan train-baseline`: train a published baseline with the shared trainer (the one `scgan train` uses).
 
 Every baseline trains through ``scgan.training`` with the same flags as `scgan train` (generated from TrainConfig),
-starting from its own recipe (``baselines.train.RECIPES``, listed by ``--help``); ``--out`` is a run folder.
+starting from its own recipe (``baselines.recipes.RECIPES``, listed by ``--help``); ``--out`` is a run folder.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ PER_METHOD_NOTE = "the method's recipe, below"
 
 
 def _epilog() -> str:
-    from baselines.train import RECIPES
+    from baselines.recipes import RECIPES
 
     lines = ["recipes (TrainConfig values each baseline starts from; the paper's unless listed as deviations):"]
     for name, recipe in RECIPES.items():
@@ -36,7 +36,7 @@ def _epilog() -> str:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from baselines.train import RECIPES
+    from baselines.recipes import RECIPES
     from scgan.commands.train import add_run_arguments
     from scgan.training.config import TrainConfig
     from scgan.training.flags import add_config_arguments
@@ -55,7 +55,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def config_from_args(args: argparse.Namespace):
     """The TrainConfig of a fresh run: the baseline's recipe with the given flags applied; InputError for a flag
     the method does not read (naming it) and for missing inputs."""
-    from baselines.train import RECIPES, recipe_config
+    from baselines.recipes import RECIPES, recipe_config
     from scgan.errors import InputError
     from scgan.training.flags import config_from_args as from_flags
     from scgan.training.flags import given_fields
