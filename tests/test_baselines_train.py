@@ -68,6 +68,19 @@ def test_each_baseline_trains_checkpoints_and_resumes_bit_identically(name, labe
             assert torch.isfinite(torch.tensor(float(row[column]))), column
         assert float(row["lr_g"]) == RECIPES[name].settings["lr_g"]
     assert (straight / "samples" / "stage2_epoch001.png").is_file()
+    # What `scgan export --baseline NAME --weights` and load_method build from the run: the trained network, at 64 px.
+    from baselines.export import build_baseline
+    from baselines.registry import get_architecture
+    from baselines.train import trained_size
+
+    module, source, _ = build_baseline(name, straight / "checkpoint.pt")
+    assert "trained with scgan-bench" in source and trained_size(straight / "checkpoint.pt") == 64
+    arch = get_architecture(name)
+    net = arch.build(**SMALL[name])
+    arch.load_weights(net, a["generator"], released=False)
+    gray = torch.rand(2, 1, 64, 64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        torch.testing.assert_close(module(gray), arch.colorizer(net).eval()(gray), rtol=0, atol=0)
     if name == "zhang-eccv16":  # the prior was measured on the training photos and travels with the run
         prior = a["method_state"]["ab_prior"]
         assert prior.shape == (313,) and prior.sum().item() == pytest.approx(1.0) and (prior > 0).sum() > 3
