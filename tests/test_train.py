@@ -695,6 +695,8 @@ def test_generated_flags_follow_the_field_metadata():
         w_perceptual: float = _opt(0.5, "perceptual loss weight", "loss weights", paper=5.0)
         w_other: float = _opt(5.0, "other weight", "loss weights", paper=5.0)
 
+    # Every TrainConfig field declares its flag (or cli=False): a field without metadata would get no flag silently.
+    assert all("help" in f.metadata and "group" in f.metadata for f in fields(TrainConfig))
     weight, other = fields(Example)
     assert _default_text(weight, Example(), frozenset(), "") == " (default: 0.5) [not the paper's: the paper uses 5.0]"
     assert _default_text(other, Example(), frozenset(), "") == " (default: 5.0)"

@@ -38,9 +38,17 @@ hyper-parameters are ignored)::
 Every process reads the checkpoint on resume, so on several nodes RUN_DIR must be on a shared file system (or copied
 to the same path on every node) before resuming.
 
-The published baselines train through the same loop (``scgan train-baseline NAME``, the same flags, devices,
-torchrun, resume): ``baselines`` implements a :class:`~scgan.training.method.TrainingMethod` for each and passes it
-in (``train(config, method=...)``), since ``scgan/`` may not import ``baselines/``. The checkpoint records the
+The published baselines train through the same loop, with the same flags, devices, torchrun and resume, each from its
+recipe (``scgan train-baseline --help`` lists them)::
+
+    scgan train-baseline pix2pix --data photos/ --out runs/p2p
+    scgan train-baseline zhang-eccv16 --data photos/ --out runs/eccv16 --amp bf16 --channels-last
+    scgan train-baseline iizuka --data photos/ --labels labels.csv --out runs/iz
+    scgan train-baseline pix2pix-sal --data photos/ --saliency sal/ --out runs/p2psal     # SCGAN's recipe
+    scgan train-baseline pix2pix --out runs/p2p --resume
+
+``baselines`` implements a :class:`~scgan.training.method.TrainingMethod` for each and passes it in (``train(config,
+method=...)``), since ``scgan/`` may not import ``baselines/``. The checkpoint records the
 method's ``generator_spec`` (``{"kind": "baseline", "name": ..., "options": ...}``) and a resume must pass an equal one.
 
 What a run writes (rank 0 only; the other ranks compute): ``RUN_DIR/checkpoint.pt`` (the last good state, atomic;
