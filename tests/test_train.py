@@ -273,15 +273,18 @@ def _torchrun(args: list[str]) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
-def test_ddp_two_ranks_equal_one_process(saliency_dir, tmp_path):
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_ddp_two_ranks_equal_one_process(d_steps, saliency_dir, tmp_path):
     """torchrun, gloo, 2 processes with 2 images each == 1 process with 4 images: the first stage-2 update.
 
     BatchNorm in eval mode (running statistics) makes the networks batch-size independent; noise and the gradient
-    penalty's interpolation weights are drawn for the global batch and sliced per rank, so they agree too.
+    penalty's interpolation weights are drawn for the global batch and sliced per rank, so they agree too; with
+    --d-steps 2 so are the second critic update's fresh real batch, its fake and its interpolation weights.
     """
     common = ["train", "--data", "samples", "--saliency", str(saliency_dir), "--preset", "scgan-tiny",
               "--global-init", "none", "--batch-size", "4", "--stage1-epochs", "0", "--stage2-epochs", "1",
-              "--stop-after-steps", "1", "--batchnorm", "eval", "--sample-count", "0", "--quiet"]  # fmt: skip
+              "--stop-after-steps", "1", "--batchnorm", "eval", "--sample-count", "0", "--quiet",
+              "--d-steps", str(d_steps)]  # fmt: skip
     assert main(common + ["--out", str(tmp_path / "single")]) == 0
     _torchrun(common + ["--out", str(tmp_path / "ddp")])
     single = load_checkpoint(tmp_path / "single" / "checkpoint.pt")
