@@ -1,167 +1,55 @@
-"""Train a published baseline from photos when no weights are at hand ("trained here" in the registry).
+"""Train the published baselines with the shared trainer (``scgan.training``): one :class:`TrainingMethod` each.
 
-Two engines:
+``scgan/`` may not import ``baselines/``, so the baselines come to the trainer as methods (``train(config,
+method=...)``) and share everything else with SCGAN's runs: photos streamed from disk through the same data policy and
+gray exclusion, ``--device`` and torchrun, seeded draws, checkpoints with bit-identical resume, the StepLR schedule,
+bf16 autocast and channels_last, ``losses.csv``, sample grids and the progress bar.
 
-- The saliency-guided variants of the SCGAN paper's Table III (``pix2pix-sal``, ``uresnet-sal``) train with SCGAN's
-  own trainer and full recipe (:func:`train_with_scgan_trainer`): stage 1 L1 + attention loss against saliency ground
-  truth, stage 2 adds WGAN-GP on both critics (``D_c``, ``D_a``) and the perceptual loss; the baseline network is
-  injected into ``scgan.train.train`` (``scgan/`` does not import ``baselines/``), the preset gives the image size and
-  the critics. The run folder's ``checkpoint.pt`` is an SCGAN trainer checkpoint (format ``scgan-bench/checkpoint/1``)
-  whose ``generator_spec`` is ``{"kind": "baseline", "name": NAME, "options": {build options}}``; resume with the
-  same command and ``--resume``.
-- The others (and, from Python, the saliency variants on colour alone) use a plain supervised loop around
-  ``baselines.losses`` (:func:`train_baseline`): the network sees the BT.601 gray of each photo and learns its colours
-  with its paper's objective (Zhang et al.: class-rebalanced cross-entropy with the prior measured on the training
-  photos first; Iizuka et al.: MSE + 1/300 classification when labels are given; pix2pix: 100 L1 + conditional GAN with
-  the 70x70 PatchGAN). Its checkpoint (atomic ``torch.save``) holds the state dict under ``generator`` plus
-  ``baseline``, ``build_options``, ``size``, ``step``, ``epoch``, the training settings and, for Zhang et al.,
-  ``ab_prior``.
+- ``pix2pix-sal``, ``uresnet-sal`` (Table III of the SCGAN paper): SCGAN's own recipe
+  (:class:`scgan.training.ScganMethod`) on the injected network (two stages, attention loss against ``--saliency``
+  maps, WGAN-GP on both critics, perceptual loss).
+- ``pix2pix``: 100 L1 + conditional GAN against the 70x70 PatchGAN (``Pix2PixMethod``).
+- ``zhang-eccv16``: class-rebalanced cross-entropy over the 313 ab bins with the ab prior measured on the training
+  photos before the first step and stored in the checkpoint (``method_state["ab_prior"]``); ``zhang-siggraph17``
+  (automatic mode, no hints): smooth-L1 on ab; ``iizuka``: MSE + 1/300 classification when ``--labels`` are given
+  (``SupervisedMethod``).
 
-``scgan export --baseline NAME --weights CKPT`` and ``load_method("NAME:CKPT")`` read both kinds of checkpoint (build
-options included, :func:`read_build_options`).
+Each has a recipe (``baselines.recipes.RECIPES``): the TrainConfig values it starts from, the paper's where we follow
+it, and the deviations named. One-stage methods use the stage-2 settings (``--stage2-epochs``, ``--lr-g``,
+``--lr-decay-*``).
+The run folder's ``checkpoint.pt`` (format ``scgan-bench/checkpoint/1``) records ``generator_spec = {"kind":
+"baseline", "name": NAME, "options": {build options}}``; ``scgan export --baseline NAME --weights`` and
+``load_method("NAME:RUN_DIR/checkpoint.pt")`` read it (:func:`read_build_options`, :func:`trained_size`).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+from scgan.errors import InputError
+from scgan.training.method import OptimiserSpec, TrainingMethod
+from scgan.training.scgan_method import weights_frozen
+
+from .recipes import RECIPES, recipe_config
+
+__all__ = ["RECIPES", "Pix2PixMethod", "SupervisedMethod", "build_method", "read_build_options", "recipe_config",
+           "train_baseline", "trained_size"]
+
+#: Format of the checkpoints of the retired in-memory loop (still read, so that such files keep exporting).
 CHECKPOINT_FORMAT = "scgan-bench/baseline/1"
-#: Format tag of the SCGAN trainer's checkpoints (``scgan.checkpoint.CHECKPOINT_FORMAT``; repeated here so reading
-#: build options does not import the model code).
+#: Format tag of the trainer's checkpoints (``scgan.checkpoint.CHECKPOINT_FORMAT``; repeated here so reading build
+#: options does not import the model code).
 SCGAN_CHECKPOINT_FORMAT = "scgan-bench/checkpoint/1"
 SPEC_KIND = "baseline"
-
-
-@dataclass
-class BaselineTrainConfig:
-    """Settings of one training run. ``size``: training resolution (default: the architecture's input size; must
-    suit the architecture, e.g. a multiple of 2**num_downs for pix2pix); ``options``: build options (smaller nets)."""
-
-    name: str
-    data: str
-    out: str
-    epochs: int = 1
-    batch_size: int = 4
-    lr: float = 2e-4
-    size: int | None = None
-    seed: int = 0
-    labels: str | None = None
-    max_steps: int | None = None
-    options: dict = field(default_factory=dict)
-
-
-def _load_photos(config: BaselineTrainConfig, size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """All training photos: (N, 3, size, size) float RGB [0, 1] (squash256, then resized) and labels (N,) (-1: none)."""
-    from scgan.data import list_images, load_image, resize_image, scan_images, to_tensor
-
-    entries = list_images(config.data, labels=config.labels)
-    kept = scan_images(entries, exclude_gray=True).kept
-    if not kept:
-        raise ValueError(f"--data {config.data}: no colour images to train on (gray images are excluded)")
-    images = torch.stack([to_tensor(resize_image(load_image(e.path), "squash256")) for e in kept])
-    if size != images.shape[-1]:
-        images = F.interpolate(images, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    labels = torch.tensor([int(e.label) for e in kept], dtype=torch.long)
-    return images.clamp(0.0, 1.0), labels
-
-
-def train_baseline(config: BaselineTrainConfig, progress: bool = True) -> dict:
-    """Run the training; returns ``{"checkpoint": Path, "losses": [per-step loss], "steps": int}``."""
-    from tqdm import tqdm
-
-    from metrics.color import rgb_to_gray
-    from scgan.atomic import atomic_path
-
-    from . import losses
-    from .archs.pix2pix import NLayerDiscriminator
-    from .registry import get_architecture
-
-    arch = get_architecture(config.name)
-    if config.epochs < 1 or config.batch_size < 1:
-        raise ValueError("--epochs and --batch-size must be at least 1")
-    if config.name == "iizuka" and config.batch_size < 2:
-        raise ValueError("--batch-size: iizuka needs at least 2 (BatchNorm on its fully connected layers)")
-    size = int(config.size or arch.input_size)
-    torch.manual_seed(config.seed)
-    images, labels = _load_photos(config, size)
-    net = arch.build(**config.options).train()
-    params = [p for p in net.parameters() if p.requires_grad]
-    optimiser = torch.optim.Adam(params, lr=config.lr, betas=(0.5, 0.999))
-    adversarial = config.name in ("pix2pix", "pix2pix-sal", "uresnet-sal")
-    if adversarial:
-        discriminator = NLayerDiscriminator(input_nc=4).train()
-        optimiser_d = torch.optim.Adam(discriminator.parameters(), lr=config.lr, betas=(0.5, 0.999))
-    extra = {}
-    rebalance = None
-    if config.name == "zhang-eccv16":
-        prior = losses.ab_prior(images.split(16))
-        rebalance = losses.rebalancing_weights(prior).float()
-        extra["ab_prior"] = prior
-    generator = torch.Generator().manual_seed(config.seed)
-    history: list[float] = []
-    step = 0
-    total = config.epochs * ((len(images) + config.batch_size - 1) // config.batch_size)
-    if config.max_steps is not None:
-        total = min(total, config.max_steps)
-    bar = tqdm(total=total, disable=not progress, desc=f"train {config.name}", unit="step")
-    for _ in range(config.epochs):
-        order = torch.randperm(len(images), generator=generator)
-        for start in range(0, len(images), config.batch_size):
-            if config.max_steps is not None and step >= config.max_steps:
-                break
-            index = order[start : start + config.batch_size]
-            if config.name == "iizuka" and len(index) < 2:
-                continue  # a last batch of one cannot go through BatchNorm1d
-            batch, batch_labels = images[index], labels[index]
-            if not adversarial:
-                loss, _ = losses.supervised_loss(config.name, net, batch, batch_labels, rebalance)
-            else:
-                gray = rgb_to_gray(batch) * 2.0 - 1.0
-                output = net(gray)
-                fake = output[0] if isinstance(output, tuple) else output
-                real = batch * 2.0 - 1.0
-                optimiser_d.zero_grad()
-                d_loss = losses.pix2pix_discriminator_loss(
-                    discriminator(torch.cat([gray, real], 1)), discriminator(torch.cat([gray, fake.detach()], 1))
-                )
-                d_loss.backward()
-                optimiser_d.step()
-                loss = losses.pix2pix_generator_loss(discriminator(torch.cat([gray, fake], 1)), fake, real)
-            optimiser.zero_grad()
-            loss.backward()
-            optimiser.step()
-            value = float(loss.detach())
-            if not torch.isfinite(loss.detach()):
-                raise RuntimeError(f"{config.name}: loss became {value} at step {step}")
-            history.append(value)
-            step += 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{value:.4f}")
-    bar.close()
-    if step == 0:
-        raise ValueError(f"--data {config.data}: not enough images for one batch")
-    payload = {
-        "format": CHECKPOINT_FORMAT,
-        "baseline": config.name,
-        "build_options": dict(config.options),
-        "size": size,
-        "epoch": config.epochs,
-        "step": step,
-        "train_config": {k: v for k, v in dataclasses.asdict(config).items() if k != "options"},
-        "generator": net.eval().state_dict(),
-        **extra,
-    }
-    out = Path(config.out)
-    with atomic_path(out) as tmp:
-        torch.save(payload, tmp)
-    return {"checkpoint": out, "losses": history, "steps": step}
+def generator_spec(name: str, options: dict | None = None) -> dict:
+    """What a trainer checkpoint records for the baseline ``name`` built with ``options``."""
+    return {"kind": SPEC_KIND, "name": name, "options": dict(options or {})}
 
 
 def _as_build_options(options: dict) -> dict:
@@ -169,8 +57,246 @@ def _as_build_options(options: dict) -> dict:
     return {k: tuple(v) if isinstance(v, list) else v for k, v in dict(options).items()}
 
 
+def _build(name: str, options: dict) -> nn.Module:
+    from .registry import get_architecture
+
+    try:
+        return get_architecture(name).build(**options)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"{name}: bad --option build options {options}: {exc}") from exc
+
+
+# --------------------------------------------------------------------------------------------------- methods
+class BaselineMethod(TrainingMethod):
+    """What the colour-only baselines share: one stage (stage 2), the architecture's network under ``"generator"``,
+    sample grids through its colorizer contract."""
+
+    def __init__(self, name: str, options: dict | None = None):
+        from .registry import get_architecture
+
+        self.name = name
+        self.arch = get_architecture(name)
+        self.options = _as_build_options(options or {})
+        self.spec = generator_spec(name, options)
+
+    def has_stage(self, stage: int) -> bool:
+        return stage == 2
+
+    def colorize(self, generator: nn.Module, gray01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.arch.colorizer(generator)(gray01).float().clamp(0, 1), None
+
+    def check(self, trainer) -> None:
+        if trainer.config.d_steps != 1 and "d_steps" not in (RECIPES[self.name].applies or ()):
+            raise InputError(f"--d-steps {trainer.config.d_steps}: {self.name} has no critic")
+
+
+class Pix2PixMethod(BaselineMethod):
+    """pix2pix: U-Net generator (dropout as its noise), 70x70 PatchGAN on (gray, colour); per step ``d_steps``
+    discriminator updates (0.5 BCE real + 0.5 BCE fake; updates 1.. on fresh draws), then the generator
+    (BCE + 100 L1)."""
+
+    loss_columns = ("g_total", "l1", "gan", "d")
+
+    def build(self, trainer) -> dict[str, nn.Module | None]:
+        from .archs.pix2pix import NLayerDiscriminator
+
+        return {"generator": _build(self.name, self.options), "discriminator": NLayerDiscriminator(input_nc=4)}
+
+    def optimisers(self, trainer, stage: int) -> dict[str, OptimiserSpec]:
+        cfg = trainer.config
+        return {"g": OptimiserSpec("generator", cfg.lr_g, cfg.betas, cfg.weight_decay),
+                "d": OptimiserSpec("discriminator", cfg.lr_d, cfg.betas)}
+
+    def _pair(self, trainer, rgb01: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        from metrics.color import rgb_to_gray
+
+        rgb01 = rgb01.to(trainer.device, non_blocking=True)
+        gray = (rgb_to_gray(rgb01) * 2 - 1).contiguous(memory_format=trainer.memory_format)
+        return gray, (rgb01 * 2 - 1).contiguous(memory_format=trainer.memory_format)
+
+    def _d_update(self, trainer, gray, real, fake) -> float:
+        from .losses import pix2pix_discriminator_loss
+
+        disc = trainer.ddp["discriminator"]
+        with trainer.autocast():
+            loss = pix2pix_discriminator_loss(disc(torch.cat([gray, real], 1)).float(),
+                                              disc(torch.cat([gray, fake], 1)).float())
+        trainer.opt["d"].zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.opt["d"].step()
+        return float(loss.detach())
+
+    def step(self, trainer, batch, draws) -> dict[str, float]:
+        from .losses import PIX2PIX_LAMBDA_L1
+
+        gray, real = self._pair(trainer, batch[0])
+        with trainer.autocast():
+            fake = trainer.ddp["generator"](gray).float()
+        logs = {"d": self._d_update(trainer, gray, real, fake.detach())}
+        for critic_step in range(1, trainer.config.d_steps):
+            extra, _ = trainer.critic_batch(critic_step)
+            gray_k, real_k = self._pair(trainer, extra[0])
+            with torch.no_grad(), trainer.autocast():
+                fake_k = trainer.networks["generator"](gray_k).float()
+            logs["d"] = self._d_update(trainer, gray_k, real_k, fake_k)
+        disc = trainer.networks["discriminator"]
+        with trainer.autocast(), weights_frozen(disc):
+            logits = disc(torch.cat([gray, fake], 1)).float()
+        gan = F.binary_cross_entropy_with_logits(logits, torch.ones_like(logits))
+        l1 = F.l1_loss(fake, real)
+        total = gan + PIX2PIX_LAMBDA_L1 * l1
+        trainer.opt["g"].zero_grad(set_to_none=True)
+        total.backward()
+        trainer.opt["g"].step()
+        return {**logs, "g_total": float(total.detach()), "l1": float(l1.detach()), "gan": float(gan.detach())}
+
+
+class _Logits(nn.Module):
+    """ECCV 2016's class scores as the module's forward (what DDP wraps, so that the gradients are synchronised)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, lightness: torch.Tensor) -> torch.Tensor:
+        return self.net.logits(lightness)
+
+
+class SupervisedMethod(BaselineMethod):
+    """Zhang et al. ECCV 2016 (class-rebalanced CE), SIGGRAPH 2017 automatic mode (smooth-L1 on ab), Iizuka et al.
+    (MSE + 1/300 CE with labels): one network, its paper's loss on the Lab of each photo (it sees only L)."""
+
+    PART = {"zhang-eccv16": "cross_entropy", "zhang-siggraph17": "smooth_l1", "iizuka": "mse_plus_class"}
+
+    def __init__(self, name: str, options: dict | None = None):
+        super().__init__(name, options)
+        self.uses_labels = name == "iizuka"
+        self.loss_columns = ("g_total", self.PART[name])
+        self.prior: torch.Tensor | None = None
+        self.rebalance: torch.Tensor | None = None
+
+    def build(self, trainer) -> dict[str, nn.Module | None]:
+        return {"generator": _build(self.name, self.options)}
+
+    def ddp_module(self, key: str, net: nn.Module) -> nn.Module:
+        return _Logits(net) if self.name == "zhang-eccv16" else net
+
+    def check(self, trainer) -> None:
+        super().check(trainer)
+        if self.name == "iizuka" and trainer.local_batch < 2:
+            raise InputError(f"--batch-size {trainer.config.batch_size}: iizuka needs at least 2 images per process "
+                             "(BatchNorm on its fully connected layers)")  # fmt: skip
+
+    def unused_parameters(self, trainer, key: str) -> bool:
+        return self.name == "iizuka"  # without labels no loss reaches the classification head
+
+    def optimisers(self, trainer, stage: int) -> dict[str, OptimiserSpec]:
+        cfg = trainer.config
+        return {"g": OptimiserSpec("generator", cfg.lr_g, cfg.betas, cfg.weight_decay)}
+
+    def prepare(self, trainer) -> None:
+        """ECCV 2016: measure the ab prior on every training photo (streamed, at the training size) first."""
+        if self.name != "zhang-eccv16":
+            return
+        from .losses import ab_prior
+
+        if trainer.dataset is None:
+            raise InputError("zhang-eccv16 measures its ab prior on the training photos: build the trainer's data")
+        from tqdm import tqdm
+
+        loader = torch.utils.data.DataLoader(trainer.dataset, batch_size=16, num_workers=trainer.config.workers)
+        batches = tqdm(loader, disable=not trainer.progress, desc="ab prior of the training photos", leave=False)
+        self.load_state({"ab_prior": ab_prior(batch[0] for batch in batches)})
+
+    def state(self) -> dict[str, Any]:
+        return {"ab_prior": self.prior} if self.prior is not None else {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        from .losses import rebalancing_weights
+
+        if "ab_prior" in state:
+            self.prior = state["ab_prior"].to(torch.float64)
+            self.rebalance = rebalancing_weights(self.prior).float()
+
+    def step(self, trainer, batch, draws) -> dict[str, float]:
+        from metrics.color import rgb_to_lab
+
+        from .losses import class_rebalanced_cross_entropy, iizuka_loss
+
+        rgb01 = batch[0].to(trainer.device, non_blocking=True)
+        lab = rgb_to_lab(rgb01)
+        lightness = lab[:, :1].contiguous(memory_format=trainer.memory_format)
+        ab = lab[:, 1:]
+        net = trainer.ddp["generator"]
+        with trainer.autocast():
+            if self.name == "zhang-eccv16":
+                if self.rebalance is None:
+                    raise InputError("zhang-eccv16: no ab prior measured (the trainer calls prepare() first)")
+                logits = net(lightness).float()
+            elif self.name == "zhang-siggraph17":
+                pred_ab = net(lightness).float()
+            else:
+                chroma01, class_logits = net(lightness / 100.0)
+        if self.name == "zhang-eccv16":
+            loss = class_rebalanced_cross_entropy(logits, ab, self.rebalance.to(trainer.device))
+        elif self.name == "zhang-siggraph17":
+            loss = F.smooth_l1_loss(pred_ab / 110.0, ab / 110.0)
+        else:
+            labels = batch[2].to(trainer.device) if len(batch) > 2 else None
+            loss = iizuka_loss(chroma01.float(), ab, class_logits.float(), labels)
+        trainer.opt["g"].zero_grad(set_to_none=True)
+        loss.backward()
+        trainer.opt["g"].step()
+        value = float(loss.detach())
+        return {"g_total": value, self.PART[self.name]: value}
+
+
+def build_method(name: str, options: dict | None, seed: int) -> TrainingMethod:
+    """The training method of baseline ``name`` with build ``options``."""
+    from scgan.training.scgan_method import ScganMethod
+
+    from .registry import get_architecture
+
+    options = _as_build_options(options or {})
+    if get_architecture(name).has_saliency:
+        torch.manual_seed(seed)  # the same initial weights on every rank and in every repetition
+        return ScganMethod(_build(name, options), generator_spec(name, options))
+    if name == "pix2pix":
+        return Pix2PixMethod(name, options)
+    return SupervisedMethod(name, options)
+
+
+def train_baseline(name: str, config, options: dict | None = None, resume: bool = False, progress: bool = True):
+    """Train (or, with ``resume``, continue) baseline ``name`` with the shared trainer; ``config``: a TrainConfig
+    (start from :func:`recipe_config`); ``options``: build options, recorded in the checkpoint. On resume the network
+    is rebuilt from the options the checkpoint records (``options``, when given, must equal them).
+    Returns ``scgan.training.TrainResult``; the checkpoint is ``config.out/checkpoint.pt``."""
+    from scgan.training import CHECKPOINT_NAME, normalise_generator_spec, train
+
+    if resume:
+        path = Path(config.out) / CHECKPOINT_NAME
+        if not path.is_file():
+            raise FileNotFoundError(f"--resume: no checkpoint in {config.out} (expected {path})")
+        spec = _scgan_generator_spec(torch.load(str(path), map_location="cpu", weights_only=True))
+        if spec is None or spec.get("name") != name:
+            trained = f"baseline {spec['name']}" if spec else "no baseline (an SCGAN run or another file)"
+            raise InputError(f"--resume: {path} trained {trained}, not {name}")
+        stored = spec.get("options") or {}
+        if options and normalise_generator_spec(generator_spec(name, options)) != normalise_generator_spec(spec):
+            raise InputError(f"--resume: --option {options} differ from the run's build options {stored}")
+        options = stored
+        from scgan.checkpoint import load_checkpoint
+        from scgan.training.config import TrainConfig
+
+        seed = TrainConfig.from_dict(load_checkpoint(path)["train_config"]).seed
+    else:
+        seed = config.seed
+    return train(config, resume=resume, progress=progress, method=build_method(name, options, seed))
+
+
+# ------------------------------------------------------------------------------------ reading checkpoints
 def _scgan_generator_spec(data: Any) -> dict | None:
-    """The baseline ``generator_spec`` of an SCGAN trainer checkpoint (None for anything else)."""
+    """The baseline ``generator_spec`` of a trainer checkpoint (None for anything else)."""
     if isinstance(data, dict) and data.get("format") == SCGAN_CHECKPOINT_FORMAT:
         spec = data.get("generator_spec")
         if isinstance(spec, dict) and spec.get("kind") == SPEC_KIND:
@@ -188,8 +314,8 @@ def _load_if_torch_file(path: str | os.PathLike) -> Any:
 
 
 def read_build_options(path: str | os.PathLike) -> dict:
-    """The build options stored in a checkpoint trained here ({} for other files): ``build_options`` of a
-    ``train_baseline`` checkpoint, or the ``generator_spec`` options of an SCGAN trainer run on a baseline."""
+    """The build options stored in a checkpoint trained here ({} for other files): the ``generator_spec`` options of
+    a trainer run, or ``build_options`` of a file of the retired loop."""
     data = _load_if_torch_file(path)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT:
         return _as_build_options(data.get("build_options") or {})
@@ -198,60 +324,11 @@ def read_build_options(path: str | os.PathLike) -> dict:
 
 
 def trained_size(path: str | os.PathLike) -> int | None:
-    """The training resolution recorded in a checkpoint trained here (None for other files): ``size`` of a
-    ``train_baseline`` checkpoint, the preset's ``image_size`` of an SCGAN trainer run on a baseline."""
+    """The training resolution recorded in a checkpoint trained here (None for other files): the preset's
+    ``image_size`` of a trainer run, ``size`` of a file of the retired loop."""
     data = _load_if_torch_file(path)
     if isinstance(data, dict) and data.get("format") == CHECKPOINT_FORMAT and data.get("size"):
         return int(data["size"])
     if _scgan_generator_spec(data) is not None:
         return int(data["config"]["image_size"])
     return None
-
-
-# ------------------------------------------------------------------------------------ with SCGAN's trainer
-def generator_spec(name: str, options: dict | None = None) -> dict:
-    """What an SCGAN trainer checkpoint records for the baseline ``name`` built with ``options``."""
-    return {"kind": SPEC_KIND, "name": name, "options": dict(options or {})}
-
-
-def train_with_scgan_trainer(name: str, config, options: dict | None = None, resume: bool = False,
-                             progress: bool = True):
-    """Train the saliency variant ``name`` (``pix2pix-sal``, ``uresnet-sal``) with SCGAN's trainer and full recipe.
-
-    ``config``: a ``scgan.train.TrainConfig`` (data, saliency maps, preset, schedule, ablations; ``global_init`` must be
-    ``""`` or ``"none"``: these networks have no global feature network); ``options``: the architecture's build options
-    (e.g. ``{"num_downs": 5, "ngf": 8}``), recorded in the checkpoint. The network is built with ``torch.manual_seed
-    (config.seed)`` and must produce the preset's image size. With ``resume`` the run in ``config.out`` continues: the
-    network is rebuilt from the options its checkpoint records (``options``, when given, must equal them).
-    Returns ``scgan.train.TrainResult``; the checkpoint is ``config.out/checkpoint.pt``.
-    """
-    from scgan.errors import InputError
-    from scgan.train import CHECKPOINT_NAME, normalise_generator_spec, train
-
-    from .registry import get_architecture
-
-    arch = get_architecture(name)
-    if not arch.has_saliency:
-        raise InputError(
-            f"{name} has no saliency head: SCGAN's trainer (attention loss, D_a) applies to the saliency variants "
-            "pix2pix-sal and uresnet-sal; train it with `scgan train-baseline` on colour alone"
-        )
-    if resume:
-        path = Path(config.out) / CHECKPOINT_NAME
-        if not path.is_file():
-            raise FileNotFoundError(f"--resume: no checkpoint in {config.out} (expected {path})")
-        spec = _scgan_generator_spec(torch.load(str(path), map_location="cpu", weights_only=True))
-        if spec is None or spec.get("name") != name:
-            trained = f"baseline {spec['name']}" if spec else "no baseline (an SCGAN run or another file)"
-            raise InputError(f"--resume: {path} trained {trained}, not {name}")
-        stored = spec.get("options") or {}
-        if options and normalise_generator_spec(generator_spec(name, options)) != normalise_generator_spec(spec):
-            raise InputError(f"--resume: --option {options} differ from the run's build options {stored}")
-        options = stored
-    options = _as_build_options(options or {})
-    torch.manual_seed(config.seed)  # the same initial weights on every rank and in every repetition
-    try:
-        net = arch.build(**options)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{name}: bad --option build options {options}: {exc}") from exc
-    return train(config, resume=resume, progress=progress, generator=net, generator_spec=generator_spec(name, options))

@@ -77,7 +77,7 @@ def run_training(config, init_generator: Path | None, progress: bool) -> None:
     import torch
 
     from scgan.model import load_state_dict_strict
-    from scgan.train import Trainer, train
+    from scgan.training import Trainer, train
 
     run_dir = Path(config.out)
     if _finished(run_dir):
@@ -205,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from scgan.train import TrainConfig
+    from scgan.training import TrainConfig
 
     torch.set_num_threads(1)
     out = Path(args.out)

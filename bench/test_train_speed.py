@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from scgan.train import TrainConfig, Trainer, step_random
+from scgan.training import TrainConfig, Trainer, step_random
 
 
 @pytest.fixture(autouse=True)
@@ -26,7 +26,8 @@ def one_cpu_thread():
 
 def _trainer(preset: str, stage: int, batch: int) -> Trainer:
     config = TrainConfig(
-        preset=preset, global_init="none", batch_size=batch, stage1_epochs=1 if stage == 1 else 0, stage2_epochs=1,
+        preset=preset, global_init="none",
+        global_backbone="vgg16-gray", batch_size=batch, stage1_epochs=1 if stage == 1 else 0, stage2_epochs=1,
         perceptual="efficientnet-lite0", kernels="reference" if not torch.cuda.is_available() else "auto",
     )  # fmt: skip
     trainer = Trainer(config, build_data=False, progress=False)

@@ -150,7 +150,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
 
     checkpoint = load_checkpoint(path)
     spec = checkpoint.get("generator_spec")
-    if spec:  # the trainer ran an injected generator (scgan.train): its weights are not an SCGAN generator's
+    if spec:  # the trainer ran an injected generator (scgan.training): its weights are not an SCGAN generator's
         kind, name = spec.get("kind"), spec.get("name")
         hint = (f"load it with baselines.load_method('{name}:{path}') or `scgan export --baseline {name} --weights "
                 f"{path}`" if kind == "baseline" else "rebuild that network and load checkpoint['generator'] into it")

@@ -81,7 +81,7 @@ class _GrayPhotos(torch.utils.data.Dataset):
         return len(self.entries)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
-        from scgan.train import load_training_image
+        from scgan.training.data import load_training_image
 
         entry = self.entries[index]
         return load_training_image(entry.path, self.policy, self.size), int(entry.label)
@@ -133,10 +133,10 @@ def pretrain_global(config: PretrainConfig, progress: bool = True) -> PretrainRe
     from scgan.config import get_config
     from scgan.data import list_images, scan_images
     from scgan.model import build_global_features
-    from scgan.train import _resolve_device
+    from scgan.training.distributed import resolve_device
 
     config.validate()
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     model_config = get_config(config.preset)
     entries = list_images(config.data, labels=config.labels)
     entries = scan_images(entries, skip_bad=config.skip_bad, exclude_gray=True, progress=progress).kept

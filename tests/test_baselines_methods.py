@@ -214,21 +214,21 @@ def test_unknown_build_option_is_a_clear_error(tmp_path, capsys):
     assert not list(tmp_path.glob("b.pt*"))
 
 
-def test_train_baseline_out_that_is_a_folder_is_refused(tmp_path, capsys):
-    # regression: --out naming a folder trained first, then failed with an IsADirectoryError traceback
-    args = ["train-baseline", "pix2pix", "--data", "samples", "--out", str(tmp_path), "--quiet"]
+def test_train_baseline_out_that_is_a_file_is_refused(tmp_path, capsys):
+    # --out is the run folder of the shared trainer (it was a checkpoint file for the retired in-memory loop)
+    (tmp_path / "afile").write_text("x")
+    args = ["train-baseline", "pix2pix", "--data", "samples", "--out", str(tmp_path / "afile"), "--quiet"]
     assert scgan_main(args) == 2
-    assert "is a folder; give the path of the file to write" in capsys.readouterr().err
-    assert not list(tmp_path.iterdir())
+    assert "afile: exists and is not a folder (the run folder)" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile"]
 
 
-@pytest.mark.parametrize("flag", ["--size", "--max-steps"])
+@pytest.mark.parametrize("flag", ["--batch-size", "--stage2-epochs"])
 def test_train_baseline_rejects_non_positive_sizes(flag, tmp_path, capsys):
-    # regression: --size 0 silently trained at the paper's size; --max-steps 0 failed as "not enough images"
-    args = ["train-baseline", "pix2pix", "--data", "samples", flag, "0", "--out", str(tmp_path / "b.pt"), "--quiet"]
+    args = ["train-baseline", "pix2pix", "--data", "samples", flag, "0", "--out", str(tmp_path / "run"), "--quiet"]
     assert scgan_main(args) == 2
-    assert f"{flag} must be at least 1, got 0" in capsys.readouterr().err
-    assert not list(tmp_path.glob("b.pt*"))
+    assert "must be" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_export_command_non_weights_file_is_one_line_error(tmp_path, capsys):
@@ -266,39 +266,34 @@ def _write_photos(folder, n=4, size=40):
 
 def test_train_baseline_command_then_export_and_load(tmp_path, capsys, cache):
     data = _write_photos(tmp_path / "photos")
-    checkpoint = tmp_path / "p2p.pt"
-    args = ["train-baseline", "pix2pix", "--data", str(data), "--out", str(checkpoint), "--size", "32"]
-    args += ["--option", "num_downs=5", "--option", "ngf=8", "--batch-size", "2", "--epochs", "2", "--quiet"]
+    run = tmp_path / "p2p"
+    args = ["train-baseline", "pix2pix", "--data", str(data), "--out", str(run), "--preset", "scgan-tiny"]
+    args += ["--option", "num_downs=5", "--option", "ngf=8", "--batch-size", "2", "--stage2-epochs", "2", "--quiet"]
     assert scgan_main(args) == 0
+    checkpoint = run / "checkpoint.pt"
     saved = torch.load(checkpoint, weights_only=True)
-    assert (
-        saved["baseline"] == "pix2pix" and saved["step"] == 4 and saved["build_options"] == {"num_downs": 5, "ngf": 8}
-    )
+    assert saved["generator_spec"] == {"kind": "baseline", "name": "pix2pix", "options": {"num_downs": 5, "ngf": 8}}
+    assert saved["step"] == 4 and saved["networks"] == ["generator", "discriminator"]
     out = tmp_path / "p2p.onnx"
     assert scgan_main(["export", "--baseline", "pix2pix", "--weights", str(checkpoint), "--out", str(out)]) == 0
     info = validate_colorizer(out)
-    assert info.input_size == 32 and "trained with scgan-bench" in info.source
+    assert info.input_size == 64 and "trained with scgan-bench" in info.source
     method = baselines.load_method(f"pix2pix:{checkpoint}")
-    assert method.name == "pix2pix" and method.input_size == 32
+    assert method.name == "pix2pix" and method.input_size == 64
     assert method.colorize(photos(1, 50), raw=False).shape == (1, 3, 50, 50)
 
 
 def test_train_baseline_iizuka_with_labels(tmp_path):
-    from baselines.train import BaselineTrainConfig, train_baseline
+    from baselines.train import recipe_config, train_baseline
+    from scgan.errors import InputError
 
     data = _write_photos(tmp_path / "photos")
     labels = tmp_path / "labels.csv"
     labels.write_text("file,label\nimg0.png,1\nimg1.png,2\nimg2.png,1\nimg3.png,0\n")
-    config = BaselineTrainConfig(
-        name="iizuka",
-        data=str(data),
-        out=str(tmp_path / "iz.pt"),
-        batch_size=2,
-        size=32,
-        labels=str(labels),
-        options={"global_size": 32, "num_classes": 3},
-    )
-    result = train_baseline(config, progress=False)
-    assert result["steps"] == 2 and all(math.isfinite(v) for v in result["losses"])
-    with pytest.raises(ValueError, match="at least 2"):
-        train_baseline(BaselineTrainConfig(name="iizuka", data=str(data), out=str(tmp_path / "x.pt"), batch_size=1))
+    config = recipe_config("iizuka", data=str(data), out=str(tmp_path / "iz"), batch_size=2, stage2_epochs=1,
+                           preset="scgan-tiny", labels=str(labels), sample_count=0)  # fmt: skip
+    result = train_baseline("iizuka", config, {"global_size": 32, "num_classes": 3}, progress=False)
+    assert result.step == 2 and all(math.isfinite(v) for v in result.last_losses.values())
+    with pytest.raises(InputError, match="at least 2"):
+        train_baseline("iizuka", recipe_config("iizuka", data=str(data), out=str(tmp_path / "x"), batch_size=1,
+                                               preset="scgan-tiny"), {"global_size": 32, "num_classes": 3})

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 import torch
 
-import scgan.train as train_module
+import scgan.training.scgan_method as scgan_method_module
 from scgan.checkpoint import load_checkpoint, load_generator
 from scgan.cli import main
 from scgan.errors import InputError
 from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
-from scgan.train import TrainConfig, Trainer, TrainingDiverged, step_random, train
+from scgan.training import TrainConfig, Trainer, TrainingDiverged, step_random, train
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -40,7 +40,7 @@ def tiny(saliency_dir: Path, out: Path, **changes) -> TrainConfig:
     """Tiny preset, batch 2 (3 steps per epoch on the 6 samples), no perceptual network unless asked."""
     settings = dict(
         data="samples", saliency=str(saliency_dir), out=str(out), preset="scgan-tiny", global_init="none",
-        batch_size=2, stage1_epochs=1, stage2_epochs=1, perceptual="none", sample_count=2,
+        global_backbone="vgg16-gray", batch_size=2, stage1_epochs=1, stage2_epochs=1, perceptual="none", sample_count=2,
     )  # fmt: skip
     settings.update(changes)
     return TrainConfig(**settings)
@@ -136,14 +136,14 @@ def test_resume_reaches_the_same_weights(saliency_dir, tmp_path):
 def test_nan_loss_stops_and_keeps_last_good_checkpoint(saliency_dir, tmp_path, monkeypatch):
     run = tmp_path / "run"
     calls = {"n": 0}
-    real = train_module.reconstruction_loss
+    real = scgan_method_module.reconstruction_loss
 
     def poisoned(pred, target, kind="l1"):
         calls["n"] += 1
         value = real(pred, target, kind)
         return value * float("nan") if calls["n"] == 5 else value
 
-    monkeypatch.setattr(train_module, "reconstruction_loss", poisoned)
+    monkeypatch.setattr(scgan_method_module, "reconstruction_loss", poisoned)
     with pytest.raises(TrainingDiverged, match=r"at step 5 \(stage 2, epoch 2\).*checkpoint kept"):
         train(tiny(saliency_dir, run), progress=False)
     ckpt = load_checkpoint(run / "checkpoint.pt")
@@ -190,7 +190,8 @@ def test_each_table2_ablation_is_one_flag_and_trains(flag, saliency_dir, tmp_pat
     from scgan.cli import build_parser
 
     args = build_parser().parse_args(
-        ["train", "--data", "samples", "--saliency", "s", "--out", "o", "--preset", "scgan-tiny", flag]
+        ["train", "--data", "samples", "--saliency", "s", "--out", "o", "--preset", "scgan-tiny", flag,
+         "--global-backbone", "vgg16-gray"]
         + ([] if flag in ("--random-global", "--no-global") else ["--global-init", "none"])
     )
     from scgan.commands.train import config_from_args
@@ -232,7 +233,8 @@ def test_bf16_autocast_and_channels_last_step_on_cpu(option, saliency_dir, tmp_p
 def test_train_command_and_resume(saliency_dir, tmp_path, capsys):
     run = tmp_path / "run"
     base = ["train", "--data", "samples", "--saliency", str(saliency_dir), "--out", str(run), "--preset", "scgan-tiny",
-            "--global-init", "none", "--batch-size", "3", "--stage1-epochs", "1", "--stage2-epochs", "1",
+            "--global-init", "none", "--global-backbone", "vgg16-gray",
+            "--batch-size", "3", "--stage1-epochs", "1", "--stage2-epochs", "1",
             "--no-perceptual", "--quiet"]  # fmt: skip
     assert main(base + ["--stop-after-steps", "2"]) == 0
     assert "stopped" in capsys.readouterr().out
@@ -242,15 +244,16 @@ def test_train_command_and_resume(saliency_dir, tmp_path, capsys):
     # regression: --resume silently dropped changed trainer options; it now says which ones it ignores
     assert "--resume continues with the run's stored settings; ignored: --stage2-epochs" in printed.err
     assert main(["train", "--data", "samples", "--saliency", str(saliency_dir), "--out", str(tmp_path / "x"),
-                 "--preset", "scgan-tiny", "--quiet"]) == 2  # fmt: skip
-    assert "--global-init is required" in capsys.readouterr().err
+                 "--preset", "scgan-tiny", "--global-backbone", "vgg16-gray", "--quiet"]) == 2  # fmt: skip
+    assert "--global-init is required with --global-backbone vgg16-gray" in capsys.readouterr().err
 
 
 def test_out_that_is_a_file_is_a_clear_error(saliency_dir, tmp_path, capsys):
     # regression: --out naming an existing file ended in a FileExistsError traceback
     (tmp_path / "afile").write_text("x")
     assert main(["train", "--data", "samples", "--saliency", str(saliency_dir), "--out", str(tmp_path / "afile"),
-                 "--preset", "scgan-tiny", "--global-init", "none", "--quiet"]) == 2  # fmt: skip
+                 "--preset", "scgan-tiny", "--global-init", "none", "--global-backbone", "vgg16-gray",
+                 "--quiet"]) == 2  # fmt: skip
     assert "afile: exists and is not a folder (the run folder)" in capsys.readouterr().err
 
 
@@ -259,7 +262,8 @@ def test_help_says_when_global_init_is_required(capsys):
     with pytest.raises(SystemExit):
         main(["train", "--help"])
     printed = " ".join(capsys.readouterr().out.split())
-    assert "required unless --resume, --no-global or --random-global" in printed
+    assert "required with --global-backbone vgg16-gray unless --resume or --no-global" in printed
+    assert "[not the paper's: the paper uses vgg16-gray]" in printed
     assert "--kernels {auto,triton,reference} fused attention-loss/GP kernels" in printed  # it had no help at all
 
 
@@ -273,15 +277,19 @@ def _torchrun(args: list[str]) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
-def test_ddp_two_ranks_equal_one_process(saliency_dir, tmp_path):
+@pytest.mark.parametrize("d_steps", [1, 2])
+def test_ddp_two_ranks_equal_one_process(d_steps, saliency_dir, tmp_path):
     """torchrun, gloo, 2 processes with 2 images each == 1 process with 4 images: the first stage-2 update.
 
     BatchNorm in eval mode (running statistics) makes the networks batch-size independent; noise and the gradient
-    penalty's interpolation weights are drawn for the global batch and sliced per rank, so they agree too.
+    penalty's interpolation weights are drawn for the global batch and sliced per rank, so they agree too; with
+    --d-steps 2 so are the second critic update's fresh real batch, its fake and its interpolation weights.
     """
     common = ["train", "--data", "samples", "--saliency", str(saliency_dir), "--preset", "scgan-tiny",
-              "--global-init", "none", "--batch-size", "4", "--stage1-epochs", "0", "--stage2-epochs", "1",
-              "--stop-after-steps", "1", "--batchnorm", "eval", "--sample-count", "0", "--quiet"]  # fmt: skip
+              "--global-init", "none", "--global-backbone", "vgg16-gray",
+              "--batch-size", "4", "--stage1-epochs", "0", "--stage2-epochs", "1",
+              "--stop-after-steps", "1", "--batchnorm", "eval", "--sample-count", "0", "--quiet",
+              "--d-steps", str(d_steps)]  # fmt: skip
     assert main(common + ["--out", str(tmp_path / "single")]) == 0
     _torchrun(common + ["--out", str(tmp_path / "ddp")])
     single = load_checkpoint(tmp_path / "single" / "checkpoint.pt")
@@ -324,11 +332,12 @@ def test_triton_kernels_give_the_reference_step(saliency_dir, tmp_path):
 
 
 def test_command_modules_build_their_parsers_without_torch():
-    """`scgan --help` stays fast: the three training commands' add_arguments import no torch."""
+    """`scgan --help` stays fast: the four training commands' add_arguments import no torch."""
     code = (
         "import argparse, sys\n"
         "import scgan.commands.train as t, scgan.commands.pretrain_global as p, scgan.commands.saliency as s\n"
-        "for m in (t, p, s):\n"
+        "import baselines.commands.train_baseline as b\n"
+        "for m in (t, p, s, b):\n"
         "    m.add_arguments(argparse.ArgumentParser())\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
@@ -371,7 +380,7 @@ def test_step_wiring_is_the_paper_recipe(saliency_dir, tmp_path):
     from metrics.color import rgb_to_gray
 
     trainer = Trainer(tiny(saliency_dir, tmp_path / "run", stage1_epochs=1, stage2_epochs=1), build_data=False)
-    trainer.perceptual = lambda pred, target: (pred - target).pow(2).mean()  # a cheap stand-in network
+    trainer.method.perceptual = lambda pred, target: (pred - target).pow(2).mean()  # a cheap stand-in network
     seen = {"g": [], "d_c": [], "d_a": []}
     trainer.generator.register_forward_hook(
         lambda module, inputs, outputs: seen["g"].append((inputs[0].detach().clone(), *(o.detach() for o in outputs)))
@@ -439,7 +448,7 @@ def test_saliency_maps_required_only_with_the_attention_loss(saliency_dir, tmp_p
         Trainer(tiny(saliency_dir, tmp_path / "a", saliency=""), progress=False)
     with pytest.raises(InputError, match="--data is required"):
         Trainer(tiny(saliency_dir, tmp_path / "a", data=""), progress=False)
-    base = ["train", "--data", "samples", "--out", "o", "--global-init", "none"]
+    base = ["train", "--data", "samples", "--out", "o", "--global-init", "none", "--global-backbone", "vgg16-gray"]
     with pytest.raises(InputError, match="--saliency is required"):
         config_from_args(build_parser().parse_args(base))
     cfg = config_from_args(build_parser().parse_args(base + ["--no-attention", "--preset", "scgan-tiny"]))
@@ -459,6 +468,7 @@ def test_every_recipe_setting_is_overridable_from_the_command_line():
 
     flags = {  # flag(s) -> (field, value it must produce)
         "--data d": ("data", "d"), "--saliency s": ("saliency", "s"), "--out o": ("out", "o"),
+        "--labels l.csv": ("labels", "l.csv"), "--weight-decay 0.01": ("weight_decay", 0.01),
         "--policy crop256": ("policy", "crop256"), "--skip-bad": ("skip_bad", True),
         "--preset scgan-64": ("preset", "scgan-64"), "--global-init g.pt": ("global_init", "g.pt"),
         "--stage1-epochs 3": ("stage1_epochs", 3), "--stage2-epochs 4": ("stage2_epochs", 4),
@@ -468,6 +478,8 @@ def test_every_recipe_setting_is_overridable_from_the_command_line():
         "--d-steps 2": ("d_steps", 2), "--w-reconstruction 2": ("w_reconstruction", 2.0),
         "--w-attention 3": ("w_attention", 3.0), "--w-gan 4": ("w_gan", 4.0), "--w-perceptual 6": ("w_perceptual", 6.0),
         "--gp-weight 7": ("gp_weight", 7.0), "--input-noise 0.1": ("input_noise", 0.1),
+        "--gp-reduction mean": ("gp_reduction", "mean"),
+        "--global-backbone vgg16-gray": ("global_backbone", "vgg16-gray"),
         "--no-attention": ("attention", False), "--lsgan": ("gan", "lsgan"),
         "--perceptual vgg16:v.pth": ("perceptual", "vgg16:v.pth"), "--l2": ("reconstruction", "l2"),
         "--seed 9": ("seed", 9), "--kernels reference": ("kernels", "reference"), "--device cpu": ("device", "cpu"),
@@ -622,3 +634,90 @@ def test_injected_generator_errors_are_clear(saliency_dir, tmp_path):
     trainer = Trainer(dataclasses.replace(cfg, attention=False), build_data=False, generator=tiny_net(saliency=False),
                       generator_spec=TINY_SPEC)  # fmt: skip
     assert trainer.disc_a is None
+
+
+# --------------------------------------------------------------------------------------------------- --d-steps
+def test_each_critic_step_draws_a_fresh_real_fake_and_interpolation(saliency_dir, tmp_path):
+    """--d-steps 3: critic update 0 uses the step's batch; updates 1 and 2 each a fresh real batch (the training-set
+    indices of ``critic_random``), its fake and fresh interpolation weights; the generator is scored once after."""
+    from metrics.color import rgb_to_gray
+    from scgan.training import critic_random
+    from scgan.training.data import collate
+
+    cfg = tiny(saliency_dir, tmp_path / "run", stage1_epochs=0, stage2_epochs=1, d_steps=3, batch_size=2)
+    trainer = Trainer(cfg, progress=False)
+    calls = []
+    _record_calls(trainer.disc_c, calls)
+    trainer.train_mode()
+    rgb01, sal = collate(trainer.dataset, [0, 1])
+    draws = step_random(cfg.seed, 0, 2, 64, slice(0, 2))
+    trainer.train_step(rgb01, sal, draws)
+    assert len(calls) == 3 * 3 + 1  # (real, fake, penalty point) per critic update, then the generator's term
+    updates = [calls[3 * k : 3 * k + 3] for k in range(3)]
+    reals = [update[0][1] for update in updates]
+    fakes = [update[1][1] for update in updates]
+    torch.testing.assert_close(reals[0], rgb01 * 2 - 1)
+    for k in (1, 2):
+        want = critic_random(cfg.seed, 0, k, len(trainer.dataset), 2, 64, slice(0, 2))
+        real_k, _ = collate(trainer.dataset, want["indices"].tolist())
+        torch.testing.assert_close(reals[k], real_k * 2 - 1)
+        torch.testing.assert_close(updates[k][0][0], rgb_to_gray(real_k) * 2 - 1)  # the clean gray of that batch
+        eps = want["eps_c"].view(-1, 1, 1, 1)
+        torch.testing.assert_close(updates[k][2][1], eps * reals[k] + (1 - eps) * fakes[k])
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        assert not torch.equal(reals[a], reals[b]) and not torch.equal(fakes[a], fakes[b]), (a, b)
+    eps0 = draws["eps_c"].view(-1, 1, 1, 1)
+    torch.testing.assert_close(updates[0][2][1], eps0 * reals[0] + (1 - eps0) * fakes[0])
+    assert not torch.equal(draws["eps_c"], critic_random(cfg.seed, 0, 1, 6, 2, 64, slice(0, 2))["eps_c"])
+    # Seeded by (seed, step, critic update): another step draws other batches; a rank takes its slice of the same.
+    assert not torch.equal(critic_random(0, 0, 1, 6, 2, 64, slice(0, 2))["indices"],
+                           critic_random(0, 1, 1, 6, 2, 64, slice(0, 2))["indices"])  # fmt: skip
+    whole = critic_random(0, 3, 1, 6, 4, 64, slice(0, 4))
+    for rank in (0, 1):
+        part = critic_random(0, 3, 1, 6, 4, 64, slice(2 * rank, 2 * rank + 2))
+        for key in whole:
+            assert torch.equal(part[key], whole[key][2 * rank : 2 * rank + 2]), key
+
+
+def test_resume_with_several_critic_steps_reaches_the_same_weights(saliency_dir, tmp_path):
+    settings = dict(stage1_epochs=0, stage2_epochs=1, d_steps=2, sample_count=0)
+    straight, resumed = tmp_path / "straight", tmp_path / "resumed"
+    train(tiny(saliency_dir, straight, **settings), progress=False)
+    train(tiny(saliency_dir, resumed, stop_after_steps=1, **settings), progress=False)
+    train(tiny(saliency_dir, resumed, **settings), resume=True, progress=False)
+    a, b = load_checkpoint(straight / "checkpoint.pt"), load_checkpoint(resumed / "checkpoint.pt")
+    for key in ("generator", "discriminator_c", "discriminator_a"):
+        for name in a[key]:
+            assert torch.equal(a[key][name], b[key][name]), (key, name)
+    assert read_losses(straight) == read_losses(resumed)
+
+
+def test_generated_flags_follow_the_field_metadata():
+    """A field's metadata is its flag: help text, default, and the paper's value where the default differs."""
+    import argparse
+    from dataclasses import dataclass, fields
+
+    from scgan.training.config import _opt
+    from scgan.training.flags import _default_text, add_config_arguments, config_from_args, given_flags
+
+    @dataclass
+    class Example:
+        w_perceptual: float = _opt(0.5, "perceptual loss weight", "loss weights", paper=5.0)
+        w_other: float = _opt(5.0, "other weight", "loss weights", paper=5.0)
+
+    # Every TrainConfig field declares its flag (or cli=False): a field without metadata would get no flag silently.
+    assert all("help" in f.metadata and "group" in f.metadata for f in fields(TrainConfig))
+    weight, other = fields(Example)
+    assert _default_text(weight, Example(), frozenset(), "") == " (default: 0.5) [not the paper's: the paper uses 5.0]"
+    assert _default_text(other, Example(), frozenset(), "") == " (default: 5.0)"
+    parser = argparse.ArgumentParser()
+    add_config_arguments(parser, TrainConfig())
+    help_text = " ".join(parser.format_help().split())
+    assert "--d-steps D_STEPS critic updates per generator update, each on a fresh real batch" in help_text
+    assert "--beta2 BETA2 Adam betas (beta2) (default: 0.999)" in help_text
+    args = parser.parse_args(["--out", "o", "--lsgan", "--beta2", "0.9"])
+    assert given_flags(args) == ["--out", "--beta2", "--lsgan"]  # what --resume reports as ignored
+    cfg = config_from_args(args, TrainConfig())
+    assert (cfg.gan, cfg.betas, cfg.out, cfg.batch_size) == ("lsgan", (0.5, 0.9), "o", 8)
+    with pytest.raises(InputError, match="--gan and --no-gan contradict each other"):
+        config_from_args(parser.parse_args(["--out", "o", "--gan", "lsgan", "--no-gan"]), TrainConfig())
