@@ -130,7 +130,10 @@ def _take(value, index: torch.Tensor):
 
 
 def _classify(classifier, images: torch.Tensor, with_features: bool):
-    """(logits (N, K) float32 on the CPU, pooled features (N, D) float64 numpy or None) of one classifier pass."""
+    """(logits (N, K) float32 on the CPU, pooled features (N, D) float64 numpy or None) of one classifier pass.
+    Classifiers take float images in [0, 1]: uint8 is scaled by 1/255 in float32 (what a classifier would do)."""
+    if images.dtype == torch.uint8:
+        images = images.to(torch.float32) / 255.0
     with torch.no_grad():
         if with_features:
             both = getattr(classifier, "logits_and_features", None)

@@ -318,6 +318,7 @@ for _where, _is_salient in (("salient", True), ("background", False)):
                                                               _inside(inputs, o, s)),
         _SALIENCY_DEFAULTS,
     )
+for _where, _is_salient in (("salient", True), ("background", False)):
     _image_metric(
         MetricInfo(
             f"cci_{_where}", None, "image", False, False, False,

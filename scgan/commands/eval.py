@@ -14,8 +14,6 @@ Without --metrics: every metric that needs no classifier, plus top1/top5/top1_ag
 --demo evaluates the embedded sample photos against a degraded copy (desaturated by half, then JPEG quality 30).
 """
 
-# Metrics computed when --metrics is not given (no classifier needed).
-DEFAULT_METRICS = ("psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00", "auc_ab", "cci_ratio", "delta_cf")
 # Added to the default set when --labels is given.
 LABEL_METRICS = ("top1", "top5", "top1_agree")
 
@@ -97,11 +95,12 @@ def _direction(info) -> str:
 
 
 def _choose_metrics(args) -> list[str]:
+    from metrics.registry import default_metrics
     from metrics.suite import parse_metric_names
 
     if args.metrics:
         return parse_metric_names(args.metrics)
-    names = list(DEFAULT_METRICS)
+    names = default_metrics()  # the registry's metrics that need only the image pairs
     if args.labels:
         names += list(LABEL_METRICS)
     return names
