@@ -52,14 +52,25 @@ def quantize_uint8(images: torch.Tensor) -> torch.Tensor:
     """
     if images.dtype == torch.uint8:
         return images
+    out = torch.empty(images.shape, dtype=torch.uint8, device=images.device)
+    n, c, h, w = images.shape
+    step = max(1, QUANTIZE_CHUNK_VALUES // (c * h * w))
     with torch.no_grad():
-        scaled = images.to(torch.float32) * 255.0
-        rounded = torch.floor(scaled + 0.5)
-        near_tie = (scaled - rounded).abs_() > 0.5 - _TIE_MARGIN
-        if bool(near_tie.any()):
-            exact = torch.floor(images[near_tie].to(torch.float64).clamp(0.0, 1.0) * 255.0 + 0.5)
-            rounded[near_tie] = exact.to(torch.float32)
-        return rounded.clamp_(0.0, 255.0).to(torch.uint8)
+        for start in range(0, n, step):
+            # t = x * 255 + 0.5 in float32; the 8-bit value is floor(t), and a .5 tie of x * 255 is an integer t.
+            t = images[start:start + step].to(torch.float32, copy=True).mul_(255.0).add_(0.5)
+            rounded = torch.floor(t)
+            near_tie = t.sub_(rounded).sub_(0.5).abs_() > 0.5 - _TIE_MARGIN
+            if bool(near_tie.any()):
+                exact = torch.floor(images[start:start + step][near_tie].to(torch.float64).clamp(0.0, 1.0) * 255.0
+                                    + 0.5)
+                rounded[near_tie] = exact.to(torch.float32)
+            out[start:start + step] = rounded.clamp_(0.0, 255.0)
+    return out
+
+
+# Float images are quantized in chunks of about this many values (a working set that stays in the CPU cache).
+QUANTIZE_CHUNK_VALUES = 1 << 17
 
 
 @dataclass(frozen=True)
