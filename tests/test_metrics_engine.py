@@ -11,6 +11,7 @@ import skimage.data
 import torch
 
 import metrics
+import metrics.engine
 from metrics import functional as MF
 from metrics.engine import quantize_uint8
 
@@ -21,9 +22,10 @@ def test_float32_quantization_is_exact_for_every_8bit_level():
     levels = torch.arange(256, dtype=torch.int64)
     for dtype in (torch.float32, torch.float64):
         x = (levels.to(dtype) / 255.0).view(1, 1, 16, 16).expand(1, 3, 16, 16)
-        scaled = x.to(torch.float32) * 255.0
-        # The float32 products sit far from a .5 tie (so no value takes the float64 repair) ...
-        assert float((scaled - torch.floor(scaled + 0.5)).abs().max()) < 2.0**-14
+        t = x.to(torch.float32) * 255.0 + 0.5
+        # t = x * 255 + 0.5 in float32 is never an integer (so no value takes the float64 repair) ...
+        assert not bool((t == torch.trunc(t)).any())
+        assert float((t - 0.5 - levels.view(1, 1, 16, 16).to(torch.float32)).abs().max()) < 2.0**-15
         # ... and round back to the level itself.
         assert torch.equal(quantize_uint8(x)[0, 0].flatten().to(torch.int64), levels), dtype
 
@@ -40,9 +42,18 @@ def test_quantization_equals_the_float64_rounding_on_any_float_input():
         x = torch.from_numpy(values.astype(dtype).reshape(-1, 3, 32, 32))
         expected = np.floor(x.numpy().astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
         np.testing.assert_array_equal(quantize_uint8(x).numpy(), expected)
+        if dtype == np.float32:  # the set holds float32 ties, so the float64 repair is exercised
+            t = x * np.float32(255.0) + np.float32(0.5)
+            assert bool((t == torch.trunc(t)).any())
+        # The torch steps (used off the CPU) give the same bytes.
+        np.testing.assert_array_equal(metrics.engine._quantize_torch(x).numpy(), expected)
+    half = torch.from_numpy(values.astype(np.float16).reshape(-1, 3, 32, 32))
+    expected = np.floor(half.numpy().astype(np.float64) * 255.0 + 0.5).astype(np.uint8)
+    np.testing.assert_array_equal(quantize_uint8(half).numpy(), expected)
     # Slight overshoot (allowed up to 1e-6 by the input check) is clamped like to_uint8 does.
-    edge = torch.tensor([-1e-6, 1.0 + 1e-6, 0.0, 1.0], dtype=torch.float32).view(1, 1, 2, 2).expand(1, 3, 2, 2)
-    assert quantize_uint8(edge)[0, 0].flatten().tolist() == [0, 255, 0, 255]
+    for dtype in (torch.float32, torch.float64):
+        edge = torch.tensor([-1e-6, 1.0 + 1e-6, 0.0, 1.0], dtype=dtype).view(1, 1, 2, 2).expand(1, 3, 2, 2)
+        assert quantize_uint8(edge)[0, 0].flatten().tolist() == [0, 255, 0, 255]
 
 
 def test_float_input_gives_the_uint8_values():
@@ -60,7 +71,6 @@ def test_float_input_gives_the_uint8_values():
 
 def test_shared_inputs_are_computed_once_per_batch(monkeypatch):
     """cci, cci_ratio and delta_cf share one colourfulness pass over pred; the quantization runs once per side."""
-    import metrics.engine
     import metrics.image
 
     counts = {"colourfulness": 0, "quantize": 0}
