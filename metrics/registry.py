@@ -2,14 +2,18 @@
 
     >>> import metrics
     >>> metrics.list_metrics()
-    ['psnr', 'ssim', 'ssim_scgan', 'cci', 'cf_abs', 'delta_e00', 'auc_ab', 'cci_ratio', 'delta_cf', ...]
+    ['psnr', 'ssim', 'ssim_scgan', 'cci', 'cf_abs', 'delta_e00', 'auc_ab', 'cni', 'psnr_salient', ...]
     >>> m = metrics.create_metric("psnr")
     >>> m.update(pred, target)          # any number of batches: (N, 3, H, W) RGB, float [0, 1] or uint8
     >>> m.values()                      # per-image values in update order, float64 (N_total,)
     >>> m.compute()                     # dataset value (the mean of the per-image values for image-level metrics)
 
 Every streaming object keeps per-image values, so dataset values are always computed from per-image rows.
-``metrics.functional`` runs the same code on one batch.
+Each metric declares the inputs it reads (``needs()``, ``metrics.engine.Need``); the evaluation engine
+(``metrics.engine``) prepares them once per batch. ``metrics.functional`` and ``MetricSuite`` run the same objects.
+
+Longer than 500 lines for one reason: it is the one table of all 19 metrics (metadata, options, needs), which the
+CLI, the leaderboard and the docs read; the kernels live in ``metrics/image.py``, ``naturalness.py``, ``saliency.py``.
 """
 
 from __future__ import annotations
