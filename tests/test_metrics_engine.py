@@ -201,3 +201,26 @@ def test_cni_float_input_and_streaming():
     m.update(u8)
     m.update(torch.cat([u8, u8]))
     assert m.values().shape == (3,) and m.compute() == pytest.approx(_cni_reference(img), abs=1e-9)
+
+
+def test_use_image_workers_is_the_commands_one_thread_setting(monkeypatch):
+    """An evaluation command sets threads once: one intra-op thread, images spread over workers; values unchanged."""
+    before = torch.get_num_threads()
+    monkeypatch.setitem(metrics.engine._PROCESS_WORKERS, "workers", 1)
+    rng = np.random.default_rng(9)
+    a = torch.from_numpy(rng.integers(0, 256, (4, 3, 20, 20), dtype=np.uint8))
+    b = torch.from_numpy(rng.integers(0, 256, (4, 3, 20, 20), dtype=np.uint8))
+    serial = metrics.MetricSuite(["ssim", "ssim_scgan", "delta_e00"])
+    serial.update(a, b)
+    try:
+        assert metrics.engine.use_image_workers(3) == 3
+        assert torch.get_num_threads() == 1
+        suite = metrics.MetricSuite(["ssim", "ssim_scgan", "delta_e00"])
+        assert metrics.engine.prepare_batch(list(suite.metrics.values()), a, b).workers == 3
+        suite.update(a, b)
+        for name, values in serial.columns().items():
+            np.testing.assert_array_equal(suite.columns()[name], values, err_msg=name)
+        with pytest.raises(ValueError, match="workers must be at least 1"):
+            metrics.engine.use_image_workers(0)
+    finally:
+        torch.set_num_threads(before)

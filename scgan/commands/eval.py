@@ -57,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         return _print_registry()
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from metrics.engine import use_image_workers
+
+    use_image_workers()  # threads set once for the run: one intra-op thread, images spread over the cores
     if args.demo:
         return _run_demo(args)
     for flag in ("gt", "pred", "out"):
