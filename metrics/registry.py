@@ -314,7 +314,7 @@ for _where, _is_salient in (("salient", True), ("background", False)):
         MetricInfo(
             f"psnr_{_where}", True, "image", True, False, False,
             "numpy PSNR over the masked pixels of the uint8 images; tol 1e-9",
-            f"PSNR (dB, range 255) over the {_where} pixels (saliency >= threshold{'' if _is_salient else ': no'})",
+            f"PSNR (dB, range 255) over the {_where} pixels (saliency {'>=' if _is_salient else '<'} threshold)",
             inputs=("uint8 pair", "saliency"), needs_saliency=True,
         ),
         lambda o: (*_U8_PAIR, _salient(o)),

@@ -84,12 +84,13 @@ def _summary_path(rows_path):
 def _print_registry() -> int:
     import metrics
 
-    print(f"{'metric':<12} {'level':<8} {'better':<7} {'needs':<22} description")
+    print(f"{'metric':<16} {'level':<8} {'better':<7} {'needs':<22} description")
     for name in metrics.list_metrics():
         info = metrics.metric_info(name)
-        flags = (("gt", info.paired), ("labels", info.needs_labels), ("classifier", info.needs_classifier))
+        flags = (("gt", info.paired), ("labels", info.needs_labels), ("classifier", info.needs_classifier),
+                 ("saliency", info.needs_saliency))
         needs = ", ".join(word for word, flag in flags if flag) or "-"
-        print(f"{name:<12} {info.level:<8} {_direction(info):<7} {needs:<22} {info.description}")
+        print(f"{name:<16} {info.level:<8} {_direction(info):<7} {needs:<22} {info.description}")
     return 0
 
 
