@@ -2,8 +2,9 @@
 hands it to every metric explicitly (the idea of torchmetrics' compute groups).
 
 Every metric says what it needs as :class:`Need` values (``Metric.needs()``; the registry's ``MetricInfo.inputs``
-names the kinds). A batch's inputs live in a :class:`BatchInputs` made for that batch and dropped with it: no module
-state, no cache keyed on tensors, and nothing here changes torch's thread count (the command sets it once).
+names the kinds). A batch's inputs live in a :class:`BatchInputs` made for that batch and dropped with it: nothing is
+kept between batches, no cache is keyed on tensors, and no metric call changes torch's thread count (an evaluation
+command sets it once, ``use_image_workers``).
 
 Kinds of input (``Need.kind``), per side (``"pred"`` / ``"target"``) unless noted:
 
@@ -29,7 +30,10 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from metrics import image as im
+from metrics import saliency as sal
 from metrics._inputs import as_image_tensor, check_labels, check_pair, to_8bit_values
+from metrics.color import rgb_to_lab
 
 __all__ = ["Need", "SideInputs", "BatchInputs", "prepare_batch", "quantize_uint8", "use_image_workers", "PRED",
            "TARGET", "PAIR"]
@@ -148,8 +152,6 @@ class SideInputs:
         return self._values[key]
 
     def _compute(self, kind: str, option: object):
-        from metrics import image as im
-
         if kind == "images":
             return self.images
         if kind == "uint8":
@@ -203,8 +205,6 @@ def _classify(classifier, images: torch.Tensor, with_features: bool):
 def _lab32(images_u8: torch.Tensor) -> torch.Tensor:
     """float32 CIE Lab (N, 3, H, W) of uint8 RGB, one image at a time (a working set that stays in the CPU cache:
     2-3x faster than one pass over a batch of 16 images of 256x256)."""
-    from metrics.color import rgb_to_lab
-
     return torch.cat([rgb_to_lab(images_u8[i:i + 1].to(torch.float32) / 255.0) for i in range(images_u8.shape[0])])
 
 
@@ -238,9 +238,6 @@ class BatchInputs:
         return self._pair[key]
 
     def _compute_pair(self, kind: str, option):
-        from metrics import image as im
-        from metrics import saliency as sal
-
         if kind == "lab_stats":
             max_threshold, with_delta_e = option
             if not with_delta_e and max_threshold in self.with_delta_e:
