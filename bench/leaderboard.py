@@ -244,68 +244,6 @@ def _check_output(output, expected_shape: tuple, method: str, files: list[str]) 
     return output
 
 
-def _masked_psnr(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """PSNR (dB, range 255) over the pixels where ``mask`` (N, 1, H, W) bool is set; nan for an empty mask."""
-    diff = pred.to(torch.float64) - target.to(torch.float64)
-    weight = mask.to(torch.float64)
-    count = weight.sum(dim=(1, 2, 3)) * 3.0
-    sse = (diff.square() * weight).sum(dim=(1, 2, 3))
-    mse = sse / count
-    out = 10.0 * torch.log10((255.0**2) / mse)
-    return torch.where(count > 0, out, torch.full_like(out, math.nan))
-
-
-def _masked_cci(pred: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Hasler-Suesstrunk colourfulness (signed rg/yb, population std) over masked pixels; nan for an empty mask."""
-    rgb = pred.to(torch.float64)
-    rg = rgb[:, 0] - rgb[:, 1]
-    yb = 0.5 * (rgb[:, 0] + rgb[:, 1]) - rgb[:, 2]
-    weight = mask[:, 0].to(torch.float64)
-    count = weight.sum(dim=(1, 2))
-    safe = torch.clamp(count, min=1.0)
-    mean_rg = (rg * weight).sum(dim=(1, 2)) / safe
-    mean_yb = (yb * weight).sum(dim=(1, 2)) / safe
-    var_rg = ((rg - mean_rg[:, None, None]).square() * weight).sum(dim=(1, 2)) / safe
-    var_yb = ((yb - mean_yb[:, None, None]).square() * weight).sum(dim=(1, 2)) / safe
-    out = torch.sqrt(var_rg + var_yb) + 0.3 * torch.sqrt(mean_rg.square() + mean_yb.square())
-    return torch.where(count > 0, out, torch.full_like(out, math.nan))
-
-
-def boundary_band(mask: torch.Tensor, k: int) -> torch.Tensor:
-    """Pixels within ``k`` pixels (Chebyshev distance, a (2k+1)x(2k+1) square) of the mask's boundary.
-
-    mask: bool (N, 1, H, W). Returns bool (N, 1, H, W): ``dilate(mask, k) AND NOT erode(mask, k)``.
-    """
-    m = mask.to(torch.float32)
-    pad = torch.nn.functional.pad
-    dilated = torch.nn.functional.max_pool2d(pad(m, (k, k, k, k), value=0.0), 2 * k + 1, stride=1)
-    # Erosion with the outside treated as salient, so the image border itself is not a boundary.
-    eroded = -torch.nn.functional.max_pool2d(pad(-m, (k, k, k, k), value=-1.0), 2 * k + 1, stride=1)
-    return (dilated > 0.5) & ~(eroded > 0.5)
-
-
-def saliency_metrics(pred_u8, target_u8, saliency, threshold: float, band_px: int, lab_pred, lab_target) -> dict:
-    """Saliency-aware per-image values (docs/leaderboard.md): psnr/cci inside vs outside, colour bleeding.
-
-    pred_u8, target_u8: uint8 (N, 3, H, W); saliency: float (N, 1, H, W) in [0, 1] at the same size;
-    lab_pred/lab_target: float (N, 3, H, W) CIELAB of pred/target. Returns name -> float64 (N,) tensors.
-    """
-    salient = saliency >= threshold
-    band = boundary_band(salient, band_px)
-    ab_error = torch.sqrt((lab_pred[:, 1:] - lab_target[:, 1:]).to(torch.float64).square().sum(dim=1, keepdim=True))
-    band_w = band.to(torch.float64)
-    band_count = band_w.sum(dim=(1, 2, 3))
-    bleeding = (ab_error * band_w).sum(dim=(1, 2, 3)) / torch.clamp(band_count, min=1.0)
-    bleeding = torch.where(band_count > 0, bleeding, torch.full_like(bleeding, math.nan))
-    return {
-        "psnr_salient": _masked_psnr(pred_u8, target_u8, salient),
-        "psnr_background": _masked_psnr(pred_u8, target_u8, ~salient),
-        "cci_salient": _masked_cci(pred_u8, salient),
-        "cci_background": _masked_cci(pred_u8, ~salient),
-        "bleeding": bleeding,
-    }
-
-
 @dataclass
 class EvalSettings:
     protocol: Protocol
@@ -331,12 +269,6 @@ class EvalResult:
     cache_misses: int = 0
     colorize_calls: dict[str, int] = field(default_factory=dict)
     cache_invalid: int = 0
-
-
-def _functional(name: str):
-    import metrics.functional as functional
-
-    return getattr(functional, name)
 
 
 class _Timer:
@@ -413,7 +345,6 @@ def evaluate(entries, runs: list[MethodRun], settings: EvalSettings, classifier=
     entries: ``scgan.data.ImageEntry`` list (sorted, labels attached). Gray ground truth is excluded (listed) and
     unreadable files raise ``ImageReadError`` unless ``settings.skip_bad`` (then listed as bad).
     """
-    from metrics.color import rgb_to_lab
     from scgan import data
 
     protocol = settings.protocol
@@ -424,9 +355,7 @@ def evaluate(entries, runs: list[MethodRun], settings: EvalSettings, classifier=
     gray_excluded: list[str] = []
     bad: list[dict] = []
     calls: dict[str, int] = {}
-    image_metrics = [m for m in settings.metrics if m not in CLASSIFIER_METRICS]
-    want_top = [m for m in settings.metrics if m in ("top1", "top5", "top1_agree")]
-    want_fid = "fid_effl0" in settings.metrics
+    plan = _metric_plan(settings, classifier)
     batch_size = max(1, int(settings.batch_size))
     n_batches = math.ceil(len(entries) / batch_size)
     my_batches = [b for b in range(n_batches) if b % world_size == rank]
@@ -455,15 +384,57 @@ def evaluate(entries, runs: list[MethodRun], settings: EvalSettings, classifier=
         for item in loaded:
             groups[item[2].shape].append(item)
         for group in groups.values():
-            rows.extend(_evaluate_group(group, runs, settings, classifier, cache, timings, features, calls,
-                                        image_metrics, want_top, want_fid, rgb_to_lab))
+            rows.extend(_evaluate_group(group, runs, settings, plan, cache, timings, features, calls))
     return EvalResult(rows, dict(features), gray_excluded, bad, timings, cache.hits, cache.misses, calls,
                       cache.invalid)
 
 
-def _evaluate_group(group, runs, settings, classifier, cache, timings, features, calls, image_metrics, want_top,
-                    want_fid, rgb_to_lab) -> list[dict]:
-    from metrics.dataset import agreement_hits, topk_hits
+@dataclass
+class _MetricPlan:
+    """The registry's metric objects a leaderboard evaluates, in column order, read from the registry's metadata:
+    ``image`` (image-level, computed on every colorization), ``saliency`` (need a saliency map), ``classifier`` (per
+    image from the classifier's outputs; ``top1``/``top5`` need labels), ``fid`` (pooled features only, for the
+    dataset-level FID)."""
+
+    image: list
+    saliency: list
+    classifier: list
+    fid: object | None
+
+    def all(self) -> list:
+        return self.image + self.saliency + self.classifier + ([self.fid] if self.fid is not None else [])
+
+
+def _metric_plan(settings: EvalSettings, classifier) -> _MetricPlan:
+    import metrics
+
+    protocol = settings.protocol
+    chosen = list(settings.metrics)
+    image, saliency, by_classifier, fid = [], [], [], None
+    for name in chosen:
+        info = metrics.metric_info(name)
+        if info.needs_classifier:
+            metric = metrics.create_metric(name, classifier=classifier)
+            if info.name == "fid_effl0":
+                fid = metric
+            else:
+                by_classifier.append(metric)
+        elif not info.needs_saliency:
+            image.append(metrics.create_metric(name))
+    if settings.saliency_dir is not None or settings.saliency_detector is not None:
+        options = {"threshold": protocol.saliency_threshold}
+        for name in metrics.list_metrics():
+            if metrics.metric_info(name).needs_saliency:
+                extra = {"band_px": protocol.bleeding_band_px} if name == "bleeding" else {}
+                saliency.append(metrics.create_metric(name, **options, **extra))
+    return _MetricPlan(image, saliency, by_classifier, fid)
+
+
+def _evaluate_group(group, runs, settings, plan: _MetricPlan, cache, timings, features, calls) -> list[dict]:
+    """Rows of every method on one group of same-size images: the metrics through the evaluation engine
+    (``metrics.engine``), the ground truth's inputs prepared once for all methods, plus the leaderboard's diagnostics
+    (colour cast, near-gray, ground-truth CF)."""
+    from metrics.engine import SideInputs, prepare_batch
     from scgan import data
 
     protocol = settings.protocol
@@ -479,18 +450,24 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
     # Content hashes only when some method's outputs are cached (hashing every image costs more than the anchors).
     cached = cache.root is not None and any(run.cache_key is not None for run in runs)
     keys = [image_content_key(g[2]) if cached else "" for g in group]
+    fid_classifiers = {plan.fid.classifier} if plan.fid is not None else set()
+    gt_inputs = SideInputs(gt_u8.to(settings.device), fid_classifiers)
+    stride = protocol.color_cast_stride
     with _Timer(timings, "diagnostics_s"):
-        gt_cf = _functional("cf_abs")(gt_u8).cpu().numpy() if "cf_abs" in image_metrics else None
-        stride = protocol.color_cast_stride
-        gt_lab_grid = _lab_of_uint8(gt_u8[:, :, ::stride, ::stride], rgb_to_lab)
-    gt_logits = None
-    if classifier is not None and (want_top or want_fid):
+        has_cf = any(m.info.name == "cf_abs" for m in plan.image)
+        gt_cf = gt_inputs.get("colourfulness", (True, True)).cpu().numpy() if has_cf else None
+        gt_lab_grid = _lab_of_uint8(gt_u8[:, :, ::stride, ::stride])
+    if plan.classifier or plan.fid is not None:
         with _Timer(timings, "classifier_s"):
-            gt_logits, gt_features = _classify(classifier, gt01.to(settings.device), want_fid)
-        if want_fid:
-            features["__gt__"].append((np.asarray(indices, dtype=np.int64), gt_features))
+            for metric in plan.classifier + ([plan.fid] if plan.fid is not None else []):
+                for need in metric.needs():
+                    if need.side == "target":
+                        gt_inputs.get(need.kind, need.option)
+        if plan.fid is not None:
+            features["__gt__"].append((np.asarray(indices, dtype=np.int64),
+                                       gt_inputs.get("classifier", (plan.fid.classifier, True))[1]))
     saliency = None
-    if settings.saliency_dir is not None or settings.saliency_detector is not None:
+    if plan.saliency:
         with _Timer(timings, "saliency_s"):
             maps = [_load_saliency(settings, g[1], g[2]) for g in group]
         saliency = torch.from_numpy(np.stack(maps))[:, None]
@@ -506,41 +483,36 @@ def _evaluate_group(group, runs, settings, classifier, cache, timings, features,
         if ok:
             with _Timer(timings, "prepare_s"):
                 pred_u8 = torch.from_numpy(_nchw([outputs[i] for i in ok]))
-            target_u8 = gt_u8[ok]
-            for name in image_metrics:
-                fn = _functional(name)
-                paired = name not in ("cci", "cf_abs")
-                with _Timer(timings, f"metric_{name}_s"):
-                    result = fn(pred_u8.to(settings.device), target_u8.to(settings.device)) if paired else \
-                        fn(pred_u8.to(settings.device))
-                values[name] = result.detach().cpu().to(torch.float64).numpy()
+                label_ok = labels[ok]
+                has_label = label_ok >= 0
+                inputs = prepare_batch(
+                    plan.all(), pred_u8.to(settings.device), labels=torch.from_numpy(np.where(has_label, label_ok, 0)),
+                    saliency=None if saliency is None else saliency[ok].to(settings.device),
+                    target_inputs=gt_inputs if len(ok) == len(group) else gt_inputs.select(ok),
+                )
+            for metric in plan.image:
+                with _Timer(timings, f"metric_{metric.info.name}_s"):
+                    values[metric.info.name] = metric.per_image(inputs)
             with _Timer(timings, "diagnostics_s"):
-                pred_lab_grid = _lab_of_uint8(pred_u8[:, :, ::stride, ::stride], rgb_to_lab)
+                pred_lab_grid = _lab_of_uint8(pred_u8[:, :, ::stride, ::stride])
                 cast = (pred_lab_grid - gt_lab_grid[ok]).to(torch.float64).mean(dim=(2, 3))
                 values["cast_a"] = cast[:, 1].numpy()
                 values["cast_b"] = cast[:, 2].numpy()
                 values["near_gray"] = np.array(
                     [float(data.chroma_p99(outputs[i]) <= protocol.gray_rule_chroma_p99) for i in ok]
                 )
-                if saliency is not None:
-                    sal = saliency_metrics(pred_u8, target_u8, saliency[ok], protocol.saliency_threshold,
-                                           protocol.bleeding_band_px, _lab_of_uint8(pred_u8, rgb_to_lab),
-                                           _lab_of_uint8(target_u8, rgb_to_lab))
-                    values.update({k: v.numpy() for k, v in sal.items()})
-            if gt_logits is not None:
+                for metric in plan.saliency:
+                    values[metric.info.name] = metric.per_image(inputs)
+            if plan.classifier or plan.fid is not None:
                 with _Timer(timings, "classifier_s"):
-                    logits, feats = _classify(classifier, pred_u8.to(torch.float32).div(255.0).to(settings.device),
-                                              want_fid)
-                label_ok = labels[ok]
-                has_label = label_ok >= 0
-                labels_t = torch.from_numpy(np.where(has_label, label_ok, 0))
-                for k, name in ((1, "top1"), (5, "top5")):
-                    if name in want_top:
-                        values[name] = np.where(has_label, topk_hits(logits, labels_t, k), np.nan)
-                if "top1_agree" in want_top:
-                    values["top1_agree"] = agreement_hits(logits, gt_logits[ok])
-                if want_fid:
-                    features[run.name].append((np.asarray([indices[i] for i in ok], dtype=np.int64), feats))
+                    for metric in plan.classifier:
+                        hits = metric.per_image(inputs)
+                        # Images without a label (-1) have no top-k value.
+                        values[metric.info.name] = np.where(has_label, hits, np.nan) if metric.info.needs_labels \
+                            else hits
+                    if plan.fid is not None:
+                        features[run.name].append((np.asarray([indices[i] for i in ok], dtype=np.int64),
+                                                   plan.fid.features(inputs, "pred")))
         for position, i in enumerate(ok):
             row = _row_header(run.name, files[i], labels[i], protocol, indices[i], "")
             for name, array in values.items():
@@ -558,28 +530,17 @@ def _nchw(images: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(np.stack(images).transpose(0, 3, 1, 2))
 
 
-def _lab_of_uint8(images_u8: torch.Tensor, rgb_to_lab) -> torch.Tensor:
-    """float32 CIE Lab (N, 3, H, W) of uint8 RGB (N, 3, H, W) for the diagnostics (colour cast, bleeding).
+def _lab_of_uint8(images_u8: torch.Tensor) -> torch.Tensor:
+    """float32 CIE Lab (N, 3, H, W) of uint8 RGB (N, 3, H, W) for the colour-cast diagnostic: the engine's float32 Lab
+    (float32 is 2.5x faster than float64; differences below 1e-4 Lab units, far under the two decimals reported)."""
+    from metrics.engine import SideInputs
 
-    One image at a time (a working set that stays in the CPU cache: 2-3x faster than one pass over a batch of 16
-    images of 256x256) and in float32 (2.5x faster than float64; differences below 1e-4 Lab units, far under the
-    two decimals the diagnostics report).
-    """
-    return torch.cat([rgb_to_lab(images_u8[i:i + 1].to(torch.float32) / 255.0) for i in range(images_u8.shape[0])])
+    return SideInputs(images_u8).get("lab32")
 
 
 def _row_header(method, file, label, protocol: Protocol, index: int, error: str) -> dict:
     return {"method": method, "file": file, "protocol": protocol.name, "protocol_hash": protocol.hash,
             "label": int(label), "error": error, "_index": int(index)}
-
-
-def _classify(classifier, images01: torch.Tensor, want_features: bool):
-    """(logits (N, 1000) cpu float32, pooled features (N, D) float64 numpy or None)."""
-    with torch.no_grad():
-        if want_features:
-            logits, feats = classifier.logits_and_features(images01)
-            return logits.detach().cpu().to(torch.float32), feats.detach().cpu().to(torch.float64).numpy()
-        return classifier.logits(images01).detach().cpu().to(torch.float32), None
 
 
 # ---------------------------------------------------------------------------------------------------- distributed
@@ -769,18 +730,23 @@ DATASET_METRIC_SOURCES = {"cci_ratio": "cci", "delta_cf": "cf_abs"}
 
 def select_metrics(protocol: Protocol, requested: list[str] | None, has_labels: bool) -> tuple[str, ...]:
     """The per-image metrics to compute: the protocol's (or the requested subset), minus label metrics without
-    labels. Unknown or protocol-foreign names are an error naming them."""
+    labels. Unknown or protocol-foreign names are an error naming them. Every protocol also measures the registry's
+    metrics marked ``added_to_protocols`` (after its own image-level metrics; its hash stays)."""
+    import metrics
+
+    added = [m for m in metrics.list_metrics() if metrics.metric_info(m).added_to_protocols]
+    measured = list(protocol.metrics) + [m for m in added if m not in protocol.metrics]
     if requested:
         # Dataset-level names select the per-image values they are computed from.
         requested = [DATASET_METRIC_SOURCES.get(m, m) for m in requested]
-        unknown = [m for m in requested if m not in protocol.metrics]
+        unknown = [m for m in requested if m not in measured]
         if unknown:
             raise InputError(
-                f"--metrics: {unknown} not measured by protocol {protocol.name!r}; choose from {list(protocol.metrics)}"
+                f"--metrics: {unknown} not measured by protocol {protocol.name!r}; choose from {measured}"
             )
-        chosen = [m for m in protocol.metrics if m in requested]
+        chosen = [m for m in measured if m in requested]
     else:
-        chosen = list(protocol.metrics)
+        chosen = measured
     if not has_labels:
         if requested and any(m in LABEL_METRICS for m in requested):
             raise InputError("--metrics: top1/top5 need labels (--labels CSV)")

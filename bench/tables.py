@@ -46,6 +46,19 @@ class TableColumn:
     digits: int = 2
 
 
+def _registry_columns() -> tuple[TableColumn, ...]:
+    """Mean columns of the registry's metrics that every protocol measures next to its own list
+    (``MetricInfo.added_to_protocols``, e.g. ``cni``), direction from the registry: adding such a metric to
+    ``metrics/`` shows it here without an edit."""
+    import metrics
+
+    return tuple(
+        TableColumn(name, f"{name.upper()} (mean)", "mean", metrics.metric_info(name).higher_is_better, (name,),
+                    digits=4)
+        for name in metrics.list_metrics() if metrics.metric_info(name).added_to_protocols
+    )
+
+
 TABLE_COLUMNS = (
     TableColumn("psnr", "PSNR (dB)", "mean", True, ("psnr",), digits=2),
     TableColumn("ssim", "SSIM", "mean", True, ("ssim",), digits=4),
@@ -62,7 +75,7 @@ TABLE_COLUMNS = (
         "fid_effl0", "FID (EfficientNet-Lite0 features, not comparable to standard FID)", "dataset", False,
         ("fid_effl0",), digits=2,
     ),
-)
+) + _registry_columns()
 SALIENCY_COLUMNS = (
     TableColumn("psnr_salient", "PSNR salient (dB)", "mean", True, ("psnr_salient",), digits=2),
     TableColumn("psnr_background", "PSNR background (dB)", "mean", True, ("psnr_background",), digits=2),

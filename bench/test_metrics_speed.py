@@ -9,6 +9,9 @@ Every test also checks the values against the peer at the DESIGN tolerances (PSN
 relative, SSIM (SCGAN) 1e-5, delta E00 1e-6, AuC 1e-9), so under ``--benchmark-disable`` this suite is a quick
 correctness test. No pair in these sets is identical (identical pairs are a shortcut of every metric).
 
+``test_metrics_batched_float`` runs the same candidate on float32 images ``u / 255`` (a model's output type): the
+engine quantizes them to 8 bits once per batch, so both dtypes are reported against the same skimage loop.
+
 Peer convention (bench/benchjson.py): ``group`` + ``extra_info["role"]`` + ``extra_info["items"]`` (images).
 ``test_metrics_speedup_ratio`` additionally times both sides interleaved (median of rounds, torch at 1 thread and at
 its default thread count) and stores the speed-ups in ``extra_info``; run
@@ -29,7 +32,7 @@ import torch
 from skimage.color import deltaE_ciede2000, rgb2lab
 from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-import metrics.image
+from metrics import MetricSuite
 from metrics import functional as MF
 
 SIZE = 256
@@ -87,8 +90,12 @@ def skimage_loop(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 
 def project_batched(gt: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
-    """Candidate: the project's metrics on the whole uint8 batch (N, 3, H, W); (N, 3) rows of psnr, ssim, cci."""
-    return torch.stack([MF.psnr(pred, gt), MF.ssim(pred, gt), MF.cci(pred)], dim=1).numpy()
+    """Candidate: the project's metrics on the whole batch (N, 3, H, W), uint8 or float, in one engine pass (the
+    batch checked and, for float input, quantized once); (N, 3) rows of psnr, ssim, cci."""
+    suite = MetricSuite(["psnr", "ssim", "cci"])
+    suite.update(pred, gt)
+    columns = suite.columns()
+    return np.stack([columns["psnr"], columns["ssim"], columns["cci"]], axis=1)
 
 
 def check_close(ours: np.ndarray, ref: np.ndarray) -> None:
@@ -121,6 +128,17 @@ def test_metrics_batched(benchmark, images):
     check_close(ours[:count], skimage_loop(gt[:count], pred[:count]))
 
 
+def test_metrics_batched_float(benchmark, images):
+    """The same metrics on float32 images ``u / 255`` (what a model outputs): quantized once per batch by the engine."""
+    gt, pred, gt_t, pred_t = images
+    _info(benchmark, "candidate", "scgan-metrics-batched-float32", len(gt))
+    benchmark.extra_info["dtype"] = "float32"
+    gt_f, pred_f = gt_t.float() / 255.0, pred_t.float() / 255.0
+    ours = benchmark(project_batched, gt_f, pred_f)
+    count = len(gt) if benchmark.enabled else 2
+    check_close(ours[:count], skimage_loop(gt[:count], pred[:count]))
+
+
 def _timed(fn, rounds: int) -> tuple[float, float]:
     """Median wall-clock and median process CPU seconds of ``rounds`` calls."""
     wall, cpu = [], []
@@ -147,18 +165,21 @@ def test_metrics_speedup_ratio(benchmark, images):
         return
     check_close(ours, skimage_loop(gt, pred))
     default_threads = torch.get_num_threads()
-    peer, single, default = [], [], []
+    gt_f, pred_f = gt_t.float() / 255.0, pred_t.float() / 255.0
+    peer, single, single_float, default = [], [], [], []
     try:
         for _ in range(7):
             peer.append(_timed(lambda: skimage_loop(gt, pred), 1))
             torch.set_num_threads(1)
             single.append(_timed(lambda: project_batched(gt_t, pred_t), 3))
+            single_float.append(_timed(lambda: project_batched(gt_f, pred_f), 3))
             torch.set_num_threads(default_threads)
             default.append(_timed(lambda: project_batched(gt_t, pred_t), 3))
     finally:
         torch.set_num_threads(default_threads)
     n = len(gt)
-    peer_s, single_s, default_s = (statistics.median(w for w, _ in v) for v in (peer, single, default))
+    peer_s, single_s, float_s, default_s = (statistics.median(w for w, _ in v)
+                                            for v in (peer, single, single_float, default))
     peer_cpu, single_cpu = (statistics.median(c for _, c in v) for v in (peer, single))
     benchmark.extra_info.update(
         skimage_images_per_s=n / peer_s,
@@ -166,12 +187,15 @@ def test_metrics_speedup_ratio(benchmark, images):
         project_images_per_s_default_threads=n / default_s,
         default_threads=default_threads,
         speedup_1thread=peer_s / single_s,
+        speedup_float32_1thread=peer_s / float_s,
+        float32_over_uint8_time=float_s / single_s,
         speedup_default_threads=peer_s / default_s,
         cpu_time_speedup_1thread=peer_cpu / single_cpu,
     )
     print(
         f"\n[metrics speed] {n} images {SIZE}x{SIZE}: skimage loop {n / peer_s:.1f} img/s; project "
-        f"{n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x), {n / default_s:.1f} img/s at "
+        f"{n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x; float32 input {n / float_s:.1f} img/s, "
+        f"{peer_s / float_s:.2f}x, {float_s / single_s:.2f}x the uint8 time), {n / default_s:.1f} img/s at "
         f"{default_threads} threads ({peer_s / default_s:.2f}x); CPU time per image at 1 thread: skimage "
         f"{1e3 * peer_cpu / n:.2f} ms, project {1e3 * single_cpu / n:.2f} ms ({peer_cpu / single_cpu:.2f}x)"
     )
@@ -199,10 +223,9 @@ def skimage_lab_loop(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
 
 def project_lab_batched(gt: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
     """Candidate: (N, 3) rows of ssim_scgan, delta_e00, auc_ab on the uint8 batch, the last two from one Lab
-    conversion per pair (as MetricSuite and the leaderboard get them). Every call starts without the Lab results of
-    the previous call: the benchmark repeats the same images, which would otherwise be found in the cache."""
-    metrics.image._LAB_RESULTS.entries.clear()
-    return torch.stack([MF.ssim_scgan(pred, gt), MF.delta_e00(pred, gt), MF.auc_ab(pred, gt)], dim=1).numpy()
+    conversion per pair (the engine's compute group, as MetricSuite and the leaderboard get them)."""
+    lab = MF.lab_metrics(pred, gt)
+    return torch.stack([MF.ssim_scgan(pred, gt), lab["delta_e00"], lab["auc_ab"]], dim=1).numpy()
 
 
 def check_lab_close(ours: np.ndarray, ref: np.ndarray) -> None:

@@ -1,8 +1,10 @@
-"""Per-image metric implementations (the one implementation behind ``metrics.functional`` and the streaming objects).
+"""Per-image metric kernels: the one implementation behind the registry's metrics (``metrics.registry``), fed by the
+evaluation engine (``metrics.engine``), which checks the images and prepares each shared input once per batch.
 
-Every function takes checked image tensors (see ``metrics._inputs``) ``(N, 3, H, W)`` RGB and returns a float64 tensor
-``(N,)`` with one value per image, on the input's device. Definitions and references: DESIGN section 7 and
-``docs/metrics.md``.
+Every function takes prepared tensors ``(N, 3, H, W)`` (0..255 values or checked images, as each docstring says) and
+returns a float64 tensor ``(N,)`` with one value per image, on the input's device. Definitions and references:
+``docs/metrics.md``. Longer than 500 lines for one reason: SSIM and CIEDE2000 run in place in reused workspaces
+(measured 3-4x faster than allocating each temporary), and each fast path sits next to the general one it must equal.
 """
 
 from __future__ import annotations
@@ -18,77 +20,30 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from metrics._inputs import as_image_tensor, check_pair, to_8bit_values, to_unit_float
+from metrics._inputs import to_unit_float
 from metrics.color import D65_WHITE, XYZ_FROM_RGB, rgb_to_linear
 
 __all__ = [
     "psnr",
     "ssim",
     "ssim_scgan",
-    "cci",
-    "cf_abs",
-    "delta_e00",
-    "auc_ab",
-    "lab_metrics",
+    "colourfulness",
+    "lab_stats",
     "gaussian_window",
     "ssim_map_mean",
 ]
 
 
-_THREADS_LOCK = threading.Lock()
-_THREADS_STATE = {"users": 0, "saved": 1}
-
-
-@contextlib.contextmanager
-def _one_intra_op_thread():
-    """Run torch with one intra-op thread inside the block (restored after the last concurrent user leaves).
-
-    Per-image metric ops are too small for intra-op threading: on a machine shared with other processes, OpenMP
-    threads spin at every op boundary and were measured 10-70x slower than one thread. Parallelism comes from
-    ``_map_images`` spreading images over worker threads instead.
-
-    Side effect (torch's thread setting is process-wide): while a metric call runs, the calling thread computes with
-    one intra-op thread, and a thread that makes its *first* torch call during that time starts with one intra-op
-    thread (torch reads the setting once per thread). Threads already running keep their own setting; the caller's
-    setting is restored when the last concurrent metric call returns.
-    """
-    with _THREADS_LOCK:
-        if _THREADS_STATE["users"] == 0:
-            _THREADS_STATE["saved"] = torch.get_num_threads()
-            torch.set_num_threads(1)
-        _THREADS_STATE["users"] += 1
-    try:
-        yield _THREADS_STATE["saved"]
-    finally:
-        with _THREADS_LOCK:
-            _THREADS_STATE["users"] -= 1
-            if _THREADS_STATE["users"] == 0:
-                torch.set_num_threads(_THREADS_STATE["saved"])
-
-
-def _metric_entry_point(fn):
-    """Decorator of the public metrics: the whole call (input checks included) runs with one intra-op thread."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        with _one_intra_op_thread():
-            return fn(*args, **kwargs)
-
-    return wrapper
-
-
 # --------------------------------------------------------------------------------------------------------------- PSNR
-@_metric_entry_point
-def psnr(pred, target, quantize: bool = True) -> torch.Tensor:
+def psnr(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Peak signal-to-noise ratio in dB over all RGB values, data range 255: ``10 log10(255^2 / MSE)``.
 
-    pred, target: (N, 3, H, W) RGB, float [0, 1] or uint8. Float input is mapped to 0..255 by ``x * 255`` rounded to
-    integers (``quantize=True``, the 8-bit protocol; see ``metrics._inputs.to_8bit_values``). Identical images give
+    pred, target: (N, 3, H, W) 0..255 values, uint8 (exact integer path) or float64 (``quantize=False`` of the
+    registry metric: unrounded ``x * 255``); the engine (``metrics.engine``) prepares them. Identical images give
     ``inf``. Matches ``skimage.metrics.peak_signal_noise_ratio`` on the uint8 images. Returns float64 (N,).
     """
-    pred, target = check_pair(pred, target)
     with torch.no_grad():
-        mse = _per_chunk(lambda p, t: _mse_8bit(p, t, quantize), pred, target)
+        mse = _per_chunk(_mse_8bit, pred, target)
         # 10 log10(255^2 / 0) = inf, which is what skimage returns (with a warning) for identical images.
         return 10.0 * torch.log10((255.0**2) / mse)
 
@@ -109,26 +64,15 @@ def _per_chunk(fn, *tensors: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
-def _mse_8bit(pred: torch.Tensor, target: torch.Tensor, quantize: bool) -> torch.Tensor:
-    a = _integer_values(pred, quantize)
-    b = _integer_values(target, quantize)
-    if a is not None and b is not None:
+def _mse_8bit(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    if pred.dtype == torch.uint8 and target.dtype == torch.uint8:
         # Integer values: every difference and square (at most 255^2) is exact in float32, and the sum accumulates in
         # float64, where every partial sum (< 2^53) is exact: the same exact MSE as numpy's, at a quarter of the
         # memory traffic of a float64 pipeline.
-        diff = a.to(torch.float32).sub_(b)
+        diff = pred.to(torch.float32).sub_(target)
         return diff.square_().sum(dim=(1, 2, 3), dtype=torch.float64) / float(diff[0].numel())
-    diff = to_8bit_values(pred, quantize) - to_8bit_values(target, quantize)
+    diff = pred.to(torch.float64) - target.to(torch.float64)
     return diff.square_().mean(dim=(1, 2, 3))
-
-
-def _integer_values(images: torch.Tensor, quantize: bool) -> torch.Tensor | None:
-    """0..255 integer values (uint8 tensor) of a checked image, or None when they are not integers (quantize=False)."""
-    if images.dtype == torch.uint8:
-        return images
-    if quantize:
-        return to_8bit_values(images, True, torch.float64).to(torch.uint8)
-    return None
 
 
 # --------------------------------------------------------------------------------------------------------------- SSIM
@@ -394,39 +338,40 @@ def _check_ssim_size(pred: torch.Tensor, window: int, name: str) -> None:
         raise ValueError(f"{name}: images must be at least {window}x{window} pixels (the SSIM window), got {h}x{w}")
 
 
-@_metric_entry_point
-def ssim(
-    pred, target, quantize: bool = True, precision: str = "float32", workers: int | None = None
-) -> torch.Tensor:
+SSIM_PRECISIONS = {"float32": torch.float32, "float64": torch.float64}
+
+
+def check_ssim_precision(precision: str) -> torch.dtype:
+    if precision not in SSIM_PRECISIONS:
+        raise ValueError(f"ssim: precision must be 'float32' or 'float64', got {precision!r}")
+    return SSIM_PRECISIONS[precision]
+
+
+def ssim(pred: torch.Tensor, target: torch.Tensor, precision: str = "float32", workers: int | None = None
+         ) -> torch.Tensor:
     """SSIM of Wang et al. (2004) on 0..255 values: Gaussian window 11x11 (sigma 1.5, truncate 3.5), K1 0.01, K2 0.03,
     population covariance, data range 255, mean over the valid region and over R, G, B. Returns float64 (N,).
 
-    pred, target: (N, 3, H, W) RGB, float [0, 1] or uint8, at least 11x11. Float input is mapped to 0..255 by
-    ``x * 255`` rounded to integers (``quantize=True``). Matches ``skimage.metrics.structural_similarity(...,
-    gaussian_weights=True, sigma=1.5, use_sample_covariance=False, data_range=255, channel_axis=-1)`` on the uint8
-    images within 1e-5 in the default ``precision="float32"`` (values centred at 128, measured error below 1e-6), or
-    to rounding with ``precision="float64"`` (slower).
+    pred, target: (N, 3, H, W) 0..255 values, uint8 or float64 (unrounded ``x * 255``), at least 11x11; the engine
+    prepares them. Matches ``skimage.metrics.structural_similarity(..., gaussian_weights=True, sigma=1.5,
+    use_sample_covariance=False, data_range=255, channel_axis=-1)`` on the uint8 images within 1e-5 in the default
+    ``precision="float32"`` (values centred at 128, measured error below 1e-6), or to rounding with
+    ``precision="float64"`` (slower).
 
-    Speed (CPU): images are filtered one at a time, so that the working set stays in cache, and spread over
-    ``workers`` threads (default: ``torch.get_num_threads()``), each running torch with one intra-op thread (every
-    metric here does so; see ``_one_intra_op_thread``). The result does not depend on ``workers``.
+    Speed (CPU): images are filtered one at a time, so that the working set stays in cache, optionally spread over
+    ``workers`` threads (``_map_images``). The result does not depend on ``workers``.
     """
-    pred, target = check_pair(pred, target)
     _check_ssim_size(pred, 11, "ssim")
-    dtypes = {"float32": torch.float32, "float64": torch.float64}
-    if precision not in dtypes:
-        raise ValueError(f"ssim: precision must be 'float32' or 'float64', got {precision!r}")
-    dtype = dtypes[precision]
+    dtype = check_ssim_precision(precision)
 
     def one(i: int) -> torch.Tensor:
-        a = _integer_values(pred[i : i + 1], quantize)
-        b = _integer_values(target[i : i + 1], quantize)
-        if a is not None and b is not None and torch.equal(a, b):
-            # Identical images: B1 = A1 and B2 = A2 at every pixel, so the map is exactly 1 (in scikit-image too).
-            return torch.ones(1, dtype=torch.float64, device=a.device)
-        if a is None or b is None:
-            a = to_8bit_values(pred[i : i + 1], quantize, dtype)
-            b = to_8bit_values(target[i : i + 1], quantize, dtype)
+        a, b = pred[i : i + 1], target[i : i + 1]
+        if a.dtype == torch.uint8 and b.dtype == torch.uint8:
+            if torch.equal(a, b):
+                # Identical images: B1 = A1 and B2 = A2 at every pixel, so the map is exactly 1 (in scikit-image too).
+                return torch.ones(1, dtype=torch.float64, device=a.device)
+        else:
+            a, b = a.to(dtype), b.to(dtype)
         return ssim_map_mean(a, b, "gaussian11", 255.0, 1.0, 128.0, dtype)
 
     with torch.no_grad():
@@ -434,30 +379,29 @@ def ssim(
 
 
 def _map_images(fn, count: int, device: torch.device, workers: int | None) -> list[torch.Tensor]:
-    """``[fn(i) for i in range(count)]``; on CPU with one intra-op thread, spread over ``workers`` Python threads
-    (default: torch's intra-op thread count at entry). Results are in order and independent of ``workers``."""
-    if device.type != "cpu":
+    """``[fn(i) for i in range(count)]``, on CPU optionally spread over ``workers`` Python threads (default 1: the
+    calling thread). Results are in order and independent of ``workers``.
+
+    Nothing here changes torch's thread count (a process-wide setting the command chooses once): each worker
+    computes with the intra-op threads the process has. Image workers pay off with torch at one intra-op thread.
+    """
+    workers = 1 if workers is None else int(workers)
+    if device.type != "cpu" or workers <= 1 or count <= 1:
         return [fn(i) for i in range(count)]
-    with _one_intra_op_thread() as threads:
-        workers = threads if workers is None else int(workers)
-        if workers <= 1 or count <= 1:
-            return [fn(i) for i in range(count)]
-        with ThreadPoolExecutor(max_workers=min(workers, count)) as pool:
-            return list(pool.map(fn, range(count)))
+    with ThreadPoolExecutor(max_workers=min(workers, count)) as pool:
+        return list(pool.map(fn, range(count)))
 
 
-@_metric_entry_point
-def ssim_scgan(pred, target) -> torch.Tensor:
+def ssim_scgan(pred: torch.Tensor, target: torch.Tensor, workers: int | None = None) -> torch.Tensor:
     """SSIM as the SCGAN paper's evaluation computed it: the floats in [0, 1] as given (no 8-bit rounding), uniform
     7x7 window, sample covariance (factor 49/48), K1 0.01, K2 0.03, **data range 2.0** (scikit-image's old default for
     float images), mean over the valid region and over R, G, B. Computed in float64. Returns float64 (N,).
 
-    pred, target: (N, 3, H, W) RGB, float [0, 1] or uint8 (scaled by 1/255), at least 7x7 (the paper used 256x256).
-    Matches ``skimage.metrics.structural_similarity(pred, target, data_range=2.0, channel_axis=-1)`` on the same
-    images as float64. Note: data range 2 makes the constants C1, C2 four times larger than for range 1, which raises
-    SSIM on low-contrast regions; the values are not comparable with ``ssim``.
+    pred, target: checked (N, 3, H, W) RGB images as given, float [0, 1] or uint8 (scaled by 1/255), at least 7x7
+    (the paper used 256x256). Matches ``skimage.metrics.structural_similarity(pred, target, data_range=2.0,
+    channel_axis=-1)`` on the same images as float64. Note: data range 2 makes the constants C1, C2 four times larger
+    than for range 1, which raises SSIM on low-contrast regions; the values are not comparable with ``ssim``.
     """
-    pred, target = check_pair(pred, target)
     _check_ssim_size(pred, 7, "ssim_scgan")
 
     def one(i: int) -> torch.Tensor:
@@ -473,12 +417,18 @@ def ssim_scgan(pred, target) -> torch.Tensor:
                              49.0 / 48.0, 0.5, torch.float64)
 
     with torch.no_grad():
-        return torch.cat(_map_images(one, pred.shape[0], pred.device, None))
+        return torch.cat(_map_images(one, pred.shape[0], pred.device, workers))
 
 
 # ------------------------------------------------------------------------------------------------------- colourfulness
-def _colourfulness(images: torch.Tensor, absolute: bool, quantize: bool) -> torch.Tensor:
-    return _per_chunk(lambda x: _colourfulness_chunk(x, absolute, quantize), images)
+def colourfulness(values: torch.Tensor, absolute: bool) -> torch.Tensor:
+    """Colourfulness of Hasler and Suesstrunk (2003) per image on 0..255 RGB values (N, 3, H, W), uint8 (exact integer
+    path) or float64: ``sqrt(std_rg^2 + std_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2)`` with population standard
+    deviations, ``rg = R - G``, ``yb = (R + G)/2 - B``: signed (``absolute=False``, the SCGAN paper's CCI) or
+    absolute ``|rg|``, ``|yb|`` (``absolute=True``, the "CF" of DDColor, CT2 and ColorFormer). Returns float64 (N,).
+    """
+    with torch.no_grad():
+        return _per_chunk(lambda x: _colourfulness_chunk(x, absolute), values)
 
 
 # The exact integer path of the colourfulness needs n * sum(x^2) - sum(x)^2 <= n^2 * 510^2 to fit in int64:
@@ -486,13 +436,12 @@ def _colourfulness(images: torch.Tensor, absolute: bool, quantize: bool) -> torc
 EXACT_COLOURFULNESS_MAX_PIXELS = math.isqrt((2**63 - 1) // (510 * 510))
 
 
-def _colourfulness_chunk(images: torch.Tensor, absolute: bool, quantize: bool) -> torch.Tensor:
-    integer = _integer_values(images, quantize)
-    pixels = images.shape[2] * images.shape[3]
-    if integer is not None and pixels <= EXACT_COLOURFULNESS_MAX_PIXELS:
+def _colourfulness_chunk(values: torch.Tensor, absolute: bool) -> torch.Tensor:
+    pixels = values.shape[2] * values.shape[3]
+    if values.dtype == torch.uint8 and pixels <= EXACT_COLOURFULNESS_MAX_PIXELS:
         # Exact path for 8-bit values: rg = R - G and 2 yb = R + G - 2 B are integers, so their sums and sums of
         # squares are exact in int64 and mean/variance follow with one rounding each (at least as exact as numpy).
-        v = integer.to(torch.int32)
+        v = values.to(torch.int32)
         r, g, b = v[:, 0], v[:, 1], v[:, 2]
         opp = torch.stack([r - g, r + g - 2 * b], dim=1).flatten(2)
         if absolute:
@@ -502,11 +451,11 @@ def _colourfulness_chunk(images: torch.Tensor, absolute: bool, quantize: bool) -
         s2 = (opp * opp).sum(dim=2, dtype=torch.int64)
         # Exact integer numerator of n^2 * variance: n * sum(x^2) - sum(x)^2 (see EXACT_COLOURFULNESS_MAX_PIXELS).
         numerator = (s2 * int(n) - s1 * s1).to(torch.float64)
-        scale = torch.tensor([1.0, 2.0], dtype=torch.float64, device=images.device)
+        scale = torch.tensor([1.0, 2.0], dtype=torch.float64, device=values.device)
         mean = s1.to(torch.float64) / n / scale
         variance = numerator / (n * n) / scale**2
         return torch.sqrt(variance.sum(dim=1)) + 0.3 * torch.sqrt((mean**2).sum(dim=1))
-    rgb255 = to_8bit_values(images, quantize)
+    rgb255 = values.to(torch.float64)
     r, g, b = rgb255[:, 0], rgb255[:, 1], rgb255[:, 2]
     rg = r - g
     yb = 0.5 * (r + g) - b
@@ -519,31 +468,6 @@ def _colourfulness_chunk(images: torch.Tensor, absolute: bool, quantize: bool) -
     std_rg = (rg - mean_rg[:, None]).square().mean(dim=1).sqrt()
     std_yb = (yb - mean_yb[:, None]).square().mean(dim=1).sqrt()
     return torch.sqrt(std_rg**2 + std_yb**2) + 0.3 * torch.sqrt(mean_rg**2 + mean_yb**2)
-
-
-@_metric_entry_point
-def cci(pred, quantize: bool = True) -> torch.Tensor:
-    """Colourfulness of Hasler and Suesstrunk (2003), the SCGAN paper's CCI, on 0..255 RGB values, signed opponents:
-    ``rg = R - G``, ``yb = (R + G)/2 - B``; ``sqrt(std_rg^2 + std_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2)`` with
-    population standard deviations. Returns float64 (N,).
-
-    pred: (N, 3, H, W) RGB, float [0, 1] (mapped by ``x * 255`` rounded, ``quantize=True``) or uint8.
-    """
-    pred = as_image_tensor(pred, "pred")
-    with torch.no_grad():
-        return _colourfulness(pred, absolute=False, quantize=quantize)
-
-
-@_metric_entry_point
-def cf_abs(pred, quantize: bool = True) -> torch.Tensor:
-    """Colourfulness with absolute opponents ``rg = |R - G|``, ``yb = |(R + G)/2 - B|`` (the "CF" that DDColor, CT2 and
-    ColorFormer report); otherwise as ``cci``. Returns float64 (N,).
-
-    pred: (N, 3, H, W) RGB, float [0, 1] (mapped by ``x * 255`` rounded, ``quantize=True``) or uint8.
-    """
-    pred = as_image_tensor(pred, "pred")
-    with torch.no_grad():
-        return _colourfulness(pred, absolute=True, quantize=quantize)
 
 
 # ----------------------------------------------------------------------------------------------------- Lab-based ones
@@ -775,51 +699,18 @@ def _lab_pair_sums(pred: torch.Tensor, target: torch.Tensor, max_threshold: floa
     return float(de_sum), float(auc_sum)
 
 
-class _LabResultCache:
-    """Per-image ``delta_e00`` and ``auc_ab`` of the last few batches, keyed on the *content* of both batches: a copy
-    of each is kept and compared with ``torch.equal`` (cheap next to a Lab conversion), so a batch changed in place or
-    a new tensor with other values can never hit. Why: ``MetricSuite``, ``scgan eval`` and the leaderboard ask for
-    ``delta_e00`` and then ``auc_ab`` of the same pairs, and both come out of one Lab conversion."""
+def lab_stats(pred: torch.Tensor, target: torch.Tensor, max_threshold: float, with_delta_e: bool,
+              workers: int | None = None) -> tuple[torch.Tensor | None, torch.Tensor]:
+    """Per-image mean CIEDE2000 (None unless ``with_delta_e``) and raw-accuracy AuC of image pairs (N, 3, H, W), from
+    one Lab conversion per image pair; float64 (N,) each, on the input's device.
 
-    MAX_ENTRIES = 2
-    MAX_BATCH_BYTES = 32 << 20  # larger batches are not copied (each call then converts on its own)
-
-    def __init__(self):
-        self.lock = threading.Lock()
-        self.entries: list[dict] = []
-
-    @staticmethod
-    def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-        return a.shape == b.shape and a.dtype == b.dtype and a.device == b.device and torch.equal(a, b)
-
-    def get(self, pred, target, max_threshold: float, need_delta_e: bool) -> dict | None:
-        with self.lock:
-            entries = list(self.entries)
-        for entry in entries:
-            if (entry["max_threshold"] == max_threshold and (entry["delta_e00"] is not None or not need_delta_e)
-                    and self._same(entry["pred"], pred) and self._same(entry["target"], target)):
-                return entry
-        return None
-
-    def put(self, pred, target, max_threshold: float, delta_e, auc) -> None:
-        if pred.numel() * pred.element_size() > self.MAX_BATCH_BYTES:
-            return
-        entry = {"pred": pred.clone(), "target": target.clone(), "max_threshold": max_threshold,
-                 "delta_e00": delta_e, "auc_ab": auc}
-        with self.lock:
-            self.entries = [entry] + self.entries[: self.MAX_ENTRIES - 1]
-
-
-_LAB_RESULTS = _LabResultCache()
-
-
-def _lab_metrics(pred: torch.Tensor, target: torch.Tensor, max_threshold: float,
-                 need_delta_e: bool) -> tuple[torch.Tensor | None, torch.Tensor]:
-    """Per-image mean CIEDE2000 (None unless ``need_delta_e``; always when computed anyway) and AuC of checked
-    image pairs (N, 3, H, W), from one Lab conversion per image pair; float64 (N,) each."""
-    cached = _LAB_RESULTS.get(pred, target, max_threshold, need_delta_e)
-    if cached is not None:
-        return cached["delta_e00"], cached["auc_ab"]
+    ``delta_e00``: mean CIEDE2000 colour difference over the pixels of each image (lower is better); matches
+    ``skimage.color.deltaE_ciede2000(rgb2lab(gt), rgb2lab(pred)).mean()``. ``auc_ab``: Zhang et al. (2016), the fraction
+    of pixels whose ab error (L2 in CIE Lab's a, b) is below t, integrated over t in [0, max_threshold] and divided by
+    it (1 for identical colours). The integral is exact: for one pixel with error e, the integral of [e < t] over
+    [0, T] is max(T - e, 0), so the per-image value is ``mean(max(1 - e / T, 0))``. pred, target: checked sRGB images
+    as given, float [0, 1] (no rounding) or uint8 (scaled by 1/255), converted to CIE Lab (D65) in float64.
+    """
     pixels = float(pred.shape[2] * pred.shape[3])
 
     def one(i: int) -> tuple[float, float]:
@@ -827,60 +718,18 @@ def _lab_metrics(pred: torch.Tensor, target: torch.Tensor, max_threshold: float,
             # Identical colours: every per-pixel CIEDE2000 and ab error is exactly 0 (what the computation below and
             # scikit-image give), so the AuC integrand is exactly 1.
             return 0.0, pixels
-        return _lab_pair_sums(pred[i], target[i], max_threshold, need_delta_e)
+        return _lab_pair_sums(pred[i], target[i], max_threshold, with_delta_e)
 
     with torch.no_grad():
-        sums = torch.tensor(_map_images(one, pred.shape[0], pred.device, None), dtype=torch.float64)
+        sums = torch.tensor(_map_images(one, pred.shape[0], pred.device, workers), dtype=torch.float64)
     means = (sums / pixels).to(pred.device)
-    delta_e = means[:, 0].clone() if need_delta_e else None
-    auc = means[:, 1].clone()
-    _LAB_RESULTS.put(pred, target, max_threshold, delta_e, auc)
-    return delta_e, auc
+    return (means[:, 0].clone() if with_delta_e else None), means[:, 1].clone()
 
 
-def _check_max_threshold(max_threshold) -> float:
+def check_max_threshold(max_threshold) -> float:
     if not max_threshold > 0:
         raise ValueError(f"auc_ab: max_threshold must be positive, got {max_threshold!r}")
     return float(max_threshold)
 
 
 AUC_MAX_THRESHOLD = 150.0
-
-
-@_metric_entry_point
-def delta_e00(pred, target) -> torch.Tensor:
-    """Mean CIEDE2000 colour difference over the pixels of each image (lower is better). Returns float64 (N,).
-
-    pred, target: (N, 3, H, W) sRGB, float [0, 1] as given (no rounding) or uint8 (scaled by 1/255), converted to
-    CIE Lab (D65) in float64. Matches ``skimage.color.deltaE_ciede2000(rgb2lab(gt), rgb2lab(pred)).mean()``.
-    The ``auc_ab`` of the same pairs comes out of the same Lab conversion and is kept for a following ``auc_ab`` call
-    on equal images (see ``lab_metrics``).
-    """
-    pred, target = check_pair(pred, target)
-    delta_e, _ = _lab_metrics(pred, target, AUC_MAX_THRESHOLD, need_delta_e=True)
-    return delta_e.clone()
-
-
-@_metric_entry_point
-def auc_ab(pred, target, max_threshold: float = AUC_MAX_THRESHOLD) -> torch.Tensor:
-    """Raw accuracy AuC of Zhang et al. (2016): the fraction of pixels whose ab error (L2 in CIE Lab's a, b) is below t,
-    integrated over t in [0, 150] and divided by 150 (higher is better, 1 for identical colours). Returns float64 (N,).
-
-    The integral is exact: for one pixel with error e, the integral of [e < t] over [0, T] is max(T - e, 0), so the
-    per-image value is ``mean(max(1 - e / T, 0))``. pred, target: (N, 3, H, W) sRGB, float [0, 1] as given or uint8,
-    converted to Lab in float64.
-    """
-    max_threshold = _check_max_threshold(max_threshold)
-    pred, target = check_pair(pred, target)
-    _, auc = _lab_metrics(pred, target, max_threshold, need_delta_e=False)
-    return auc.clone()
-
-
-@_metric_entry_point
-def lab_metrics(pred, target, max_threshold: float = AUC_MAX_THRESHOLD) -> dict[str, torch.Tensor]:
-    """``{"delta_e00": ..., "auc_ab": ...}`` of the same image pairs from one Lab conversion per pair: float64 (N,)
-    each, the values ``delta_e00`` and ``auc_ab`` return. pred, target: (N, 3, H, W) sRGB, float [0, 1] or uint8."""
-    max_threshold = _check_max_threshold(max_threshold)
-    pred, target = check_pair(pred, target)
-    delta_e, auc = _lab_metrics(pred, target, max_threshold, need_delta_e=True)
-    return {"delta_e00": delta_e.clone(), "auc_ab": auc.clone()}

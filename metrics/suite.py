@@ -5,8 +5,9 @@
     >>> suite.columns()                                  # {"psnr": array (N,), "ssim": ..., "cci_ratio": ...}
     >>> suite.summary()                                  # {"psnr": mean, "ssim": mean, "cci_ratio": fraction}
 
-One image batch is checked once and fed to every metric; the classifier metrics share one classifier and one forward
-pass per batch, and ``delta_e00`` and ``auc_ab`` one Lab conversion per image pair (``metrics.image.lab_metrics``).
+Runs on the evaluation engine (``metrics.engine``): one image batch is checked once, each input that metrics share is
+computed once per batch and handed to every metric (the classifier metrics share one classifier and one forward pass
+per batch and side; ``delta_e00`` and ``auc_ab`` one Lab conversion per image pair; float images are quantized once).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from metrics.image import lab_metrics
+from metrics.engine import prepare_batch
 from metrics.registry import classifier_for, create_metric, has_per_image_values, list_metrics, metric_info
 
 __all__ = ["MetricSuite", "parse_metric_names", "jsonable"]
@@ -50,7 +51,8 @@ def jsonable(value):
 
 class MetricSuite:
     """Streaming metrics by name. ``classifier`` (object or spec), ``backend`` and ``device`` go to the classifier
-    metrics; ``options`` maps a metric name to extra options for it."""
+    metrics; ``options`` maps a metric name to extra options for it; ``workers``: image worker threads of the CPU
+    kernels (default 1; pays off with torch at one intra-op thread)."""
 
     def __init__(
         self,
@@ -59,12 +61,15 @@ class MetricSuite:
         backend: str = "onnxruntime",
         device: str = "cpu",
         options: dict[str, dict] | None = None,
+        workers: int | None = None,
     ):
         self.names = parse_metric_names(list(names))
         options = options or {}
         self.infos = {n: metric_info(n) for n in self.names}
         self.needs_labels = any(i.needs_labels for i in self.infos.values())
         self.needs_classifier = any(i.needs_classifier for i in self.infos.values())
+        self.needs_saliency = any(i.needs_saliency for i in self.infos.values())
+        self.workers = workers
         self.classifier = None
         if self.needs_classifier:
             self.classifier = classifier_for(classifier, backend, device)
@@ -76,22 +81,13 @@ class MetricSuite:
             self.metrics[name] = create_metric(name, **opts)
         self.count = 0
 
-    def update(self, pred, target, labels=None) -> None:
-        """Add a batch of pairs: pred and target (N, 3, H, W); labels (N,) when a metric needs them."""
-        if "fid_effl0" in self.metrics:
-            # Fetch logits and features in one pass per side, so that top1/top5/top1_agree reuse them.
-            from metrics.registry import _OUTPUTS
-
-            _OUTPUTS.get(self.metrics["fid_effl0"].classifier, pred, want_features=True)
-            _OUTPUTS.get(self.metrics["fid_effl0"].classifier, target, want_features=True)
-        auc = self.metrics.get("auc_ab")
-        if "delta_e00" in self.metrics and auc is not None and target is not None:
-            # Both from one Lab conversion per pair, in whichever order they were asked for: metrics.image keeps the
-            # values of this batch and hands them to the two updates below.
-            lab_metrics(pred, target, **auc.options)
-        for name, metric in self.metrics.items():
-            metric.update(pred, target, labels if self.infos[name].needs_labels else None)
-        self.count += int(pred.shape[0])
+    def update(self, pred, target, labels=None, saliency=None) -> None:
+        """Add a batch of pairs: pred and target (N, 3, H, W); labels (N,) when a metric needs them; saliency
+        (N, 1, H, W) float maps in [0, 1] when a saliency metric is asked for."""
+        inputs = prepare_batch(list(self.metrics.values()), pred, target, labels, saliency, self.workers)
+        for metric in self.metrics.values():
+            metric.update_from(inputs)
+        self.count += inputs.count
 
     def columns(self) -> dict[str, np.ndarray]:
         """Per-image values of every metric that has them (all but fid_effl0), each (N_total,) float64."""

@@ -53,13 +53,14 @@ def test_rows_and_summary_match_the_functional_metrics(folders, tmp_path, capsys
     rows = read_rows(out)
     assert [r["file"] for r in rows] == ["a.png", "b.png", "sub/c.png"]
     expected_columns = ["file", "pred_file", "resize", "psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00",
-                        "auc_ab", "cci_ratio", "delta_cf"]
+                        "auc_ab", "cni", "cci_ratio", "delta_cf"]  # cni: the registry's metric added by issue 13
     assert list(rows[0].keys()) == expected_columns
     for row in rows:
         gt, pred = images[row["file"]]
         for name in ("psnr", "ssim", "ssim_scgan", "delta_e00", "auc_ab"):
             assert float(row[name]) == float(getattr(MF, name)(nchw(pred), nchw(gt))[0]), name
         assert float(row["cci"]) == float(MF.cci(nchw(pred))[0])
+        assert float(row["cni"]) == float(MF.cni(nchw(pred))[0])
     summary = json.loads((tmp_path / "out" / "rows.summary.json").read_text())
     assert summary["images"] == 3 and summary["resize"]["name"] == "native"
     assert summary["metrics"]["psnr"] == pytest.approx(np.mean([float(r["psnr"]) for r in rows]), abs=1e-12)

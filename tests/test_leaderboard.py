@@ -317,14 +317,16 @@ def test_saliency_aware_metrics(tmp_path):
 
 
 def test_masked_metrics_match_numpy():
+    from metrics import saliency as masked  # the leaderboard's saliency metrics, registered in metrics/
+
     rng = np.random.default_rng(0)
     pred = rng.integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
     target = rng.integers(0, 256, (2, 16, 20, 3), dtype=np.uint8)
     mask = np.zeros((2, 16, 20), bool)
     mask[:, 4:10, 5:15] = True
     to_t = lambda a: torch.from_numpy(a).permute(0, 3, 1, 2)  # noqa: E731
-    psnr = leaderboard._masked_psnr(to_t(pred), to_t(target), torch.from_numpy(mask)[:, None]).numpy()
-    cci = leaderboard._masked_cci(to_t(pred), torch.from_numpy(mask)[:, None]).numpy()
+    psnr = masked.masked_psnr(to_t(pred), to_t(target), torch.from_numpy(mask)[:, None]).numpy()
+    cci = masked.masked_cci(to_t(pred), torch.from_numpy(mask)[:, None]).numpy()
     for i in range(2):
         diff = pred[i][mask[i]].astype(float) - target[i][mask[i]].astype(float)
         assert psnr[i] == pytest.approx(10 * np.log10(255**2 / np.mean(diff**2)), rel=1e-12)
@@ -332,7 +334,7 @@ def test_masked_metrics_match_numpy():
         rg, yb = px[:, 0] - px[:, 1], 0.5 * (px[:, 0] + px[:, 1]) - px[:, 2]
         expected = np.hypot(rg.std(), yb.std()) + 0.3 * np.hypot(rg.mean(), yb.mean())
         assert cci[i] == pytest.approx(expected, rel=1e-12)
-    band = leaderboard.boundary_band(torch.from_numpy(mask)[:, None], 2)[0, 0].numpy()
+    band = masked.boundary_band(torch.from_numpy(mask)[:, None], 2)[0, 0].numpy()
     # mask rows 4..9, cols 5..14; k=2: the band is the dilation minus the erosion (rows 6..7, cols 7..12)
     assert band[4, 5] and band[2, 5] and band[5, 7] and band[11, 5] and band[2, 3]
     assert not band[6, 7] and not band[7, 10] and not band[12, 5] and not band[0, 0] and not band[4, 2]

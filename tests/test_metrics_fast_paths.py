@@ -4,7 +4,7 @@
 - ``delta_e00`` / ``auc_ab``: chunked in-place CIEDE2000 with a lookup table for 8-bit codes, per pixel against
   scikit-image on hand-picked hard cases (zero chroma, hue wrap-around, the blue region of the rotation term).
 - Identical pairs skip the work: the values are the ones the full computation gives.
-- ``delta_e00`` and ``auc_ab`` of the same pairs share one Lab conversion (a cache keyed on the images' content).
+- ``delta_e00`` and ``auc_ab`` of the same pairs share one Lab conversion per batch (the engine's compute group).
 """
 
 from __future__ import annotations
@@ -173,7 +173,9 @@ def test_lab_chunk_size_does_not_change_values(monkeypatch):
         assert float(chunked[name][0]) == pytest.approx(float(whole[name][0]), abs=1e-12), name
 
 
-def test_auc_after_delta_e00_reuses_the_lab_conversion_only_for_equal_images(monkeypatch):
+def test_lab_metrics_share_one_conversion_per_batch_and_keep_nothing_between_calls(monkeypatch):
+    """One engine pass gives both Lab metrics from one conversion per pair; separate calls keep no hidden state (no
+    cache keyed on tensors): each converts again, and values follow in-place changes."""
     rng = np.random.default_rng(34)
     gt = torch.from_numpy(rng.integers(0, 256, (2, 3, 16, 16), dtype=np.uint8))
     pred = torch.from_numpy(rng.integers(0, 256, (2, 3, 16, 16), dtype=np.uint8))
@@ -181,26 +183,18 @@ def test_auc_after_delta_e00_reuses_the_lab_conversion_only_for_equal_images(mon
     calls = []
     real = metrics.image._lab_pair_sums
     monkeypatch.setattr(metrics.image, "_lab_pair_sums", lambda *a: calls.append(1) or real(*a))
-    metrics.image._LAB_RESULTS.entries.clear()
     combined = MF.lab_metrics(pred, gt)
     assert len(calls) == 2
-    # Equal content in other tensors (and numpy arrays): no new conversion, the same values.
     de = MF.delta_e00(pred.clone(), gt.numpy().copy())
     auc = MF.auc_ab(pred.clone(), gt.clone())
-    assert len(calls) == 2
+    assert len(calls) == 6
     assert torch.equal(de, combined["delta_e00"]) and torch.equal(auc, combined["auc_ab"])
     assert torch.equal(auc, fresh_auc)
-    # Another threshold is another value: computed.
     MF.auc_ab(pred, gt, max_threshold=50.0)
-    assert len(calls) == 4
-    # A change in place is seen: recomputed, and the values follow the new pixels.
+    assert len(calls) == 8
     pred[1, 0, 3, 3] ^= 0x40
     changed = MF.auc_ab(pred, gt)
-    assert len(calls) == 6
     assert float(changed[0]) == float(fresh_auc[0]) and float(changed[1]) != float(fresh_auc[1])
-    # Returned tensors are copies: editing one does not edit the cache.
-    MF.delta_e00(pred, gt).zero_()
-    assert float(MF.delta_e00(pred, gt)[1]) > 0
 
 
 def test_metric_suite_converts_to_lab_once_per_pair(monkeypatch):
@@ -212,15 +206,16 @@ def test_metric_suite_converts_to_lab_once_per_pair(monkeypatch):
     pred = rng.integers(0, 256, (3, 3, 12, 12), dtype=np.uint8)
     expected = {name: getattr(MF, name)(torch.from_numpy(pred), torch.from_numpy(gt)).numpy()
                 for name in ("auc_ab", "delta_e00")}
-    metrics.image._LAB_RESULTS.entries.clear()
     calls = []
     real = metrics.image._lab_pair_sums
     monkeypatch.setattr(metrics.image, "_lab_pair_sums", lambda *a: calls.append(1) or real(*a))
     suite = MetricSuite(["auc_ab", "delta_e00"])
-    suite.update(pred, gt)  # numpy arrays: converted by each metric, found by content
+    suite.update(pred, gt)  # numpy arrays: checked once by the engine
     assert len(calls) == 3
+    suite.update(pred, gt)  # the next batch (here the same images) is converted again: nothing kept between batches
+    assert len(calls) == 6
     for name, values in suite.columns().items():
-        np.testing.assert_array_equal(values, expected[name])
+        np.testing.assert_array_equal(values, np.concatenate([expected[name]] * 2))
 
 
 def test_lab_metrics_torch_fallback_of_the_numpy_steps(monkeypatch):
@@ -228,9 +223,7 @@ def test_lab_metrics_torch_fallback_of_the_numpy_steps(monkeypatch):
     rng = np.random.default_rng(36)
     gt = torch.from_numpy(rng.integers(0, 256, (2, 3, 20, 20), dtype=np.uint8))
     pred = torch.from_numpy(rng.integers(0, 256, (2, 3, 20, 20), dtype=np.uint8))
-    metrics.image._LAB_RESULTS.entries.clear()
     with_numpy = MF.lab_metrics(pred, gt)
-    metrics.image._LAB_RESULTS.entries.clear()
     monkeypatch.setattr(metrics.image, "_numpy_inplace",
                         lambda ufunc, out, *inputs: metrics.image._TORCH_EQUIVALENTS[ufunc](*inputs, out=out))
     with_torch = MF.lab_metrics(pred, gt)

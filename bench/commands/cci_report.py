@@ -22,6 +22,9 @@ def run(args) -> int:
 
     if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
         raise InputError(f"--out {args.out}: exists and is not a folder")
+    from metrics.engine import use_image_workers
+
+    use_image_workers()  # threads set once for the run: one intra-op thread, images spread over the cores
     summary = run_cci_report(args.pred, Path(args.out), gt=args.gt, skip_bad=args.skip_bad, quiet=args.quiet)
     if not args.quiet:
         print((Path(args.out) / "cci_report.md").read_text(encoding="utf-8"))

@@ -46,6 +46,9 @@ def run(args) -> int:
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
+    from metrics.engine import use_image_workers
+
+    use_image_workers()  # threads set once for the run: one intra-op thread, images spread over the cores
     if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
         raise InputError(f"--out {args.out}: exists and is not a folder")
     if args.device.startswith("cuda"):

@@ -14,8 +14,6 @@ Without --metrics: every metric that needs no classifier, plus top1/top5/top1_ag
 --demo evaluates the embedded sample photos against a degraded copy (desaturated by half, then JPEG quality 30).
 """
 
-# Metrics computed when --metrics is not given (no classifier needed).
-DEFAULT_METRICS = ("psnr", "ssim", "ssim_scgan", "cci", "cf_abs", "delta_e00", "auc_ab", "cci_ratio", "delta_cf")
 # Added to the default set when --labels is given.
 LABEL_METRICS = ("top1", "top5", "top1_agree")
 
@@ -59,6 +57,9 @@ def run(args: argparse.Namespace) -> int:
         return _print_registry()
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
+    from metrics.engine import use_image_workers
+
+    use_image_workers()  # threads set once for the run: one intra-op thread, images spread over the cores
     if args.demo:
         return _run_demo(args)
     for flag in ("gt", "pred", "out"):
@@ -100,12 +101,13 @@ def _summary_path(rows_path):
 def _print_registry() -> int:
     import metrics
 
-    print(f"{'metric':<12} {'level':<8} {'better':<7} {'needs':<22} description")
+    print(f"{'metric':<16} {'level':<8} {'better':<7} {'needs':<22} description")
     for name in metrics.list_metrics():
         info = metrics.metric_info(name)
-        flags = (("gt", info.paired), ("labels", info.needs_labels), ("classifier", info.needs_classifier))
+        flags = (("gt", info.paired), ("labels", info.needs_labels), ("classifier", info.needs_classifier),
+                 ("saliency", info.needs_saliency))
         needs = ", ".join(word for word, flag in flags if flag) or "-"
-        print(f"{name:<12} {info.level:<8} {_direction(info):<7} {needs:<22} {info.description}")
+        print(f"{name:<16} {info.level:<8} {_direction(info):<7} {needs:<22} {info.description}")
     return 0
 
 
@@ -114,11 +116,12 @@ def _direction(info) -> str:
 
 
 def _choose_metrics(args) -> list[str]:
+    from metrics.registry import default_metrics
     from metrics.suite import parse_metric_names
 
     if args.metrics:
         return parse_metric_names(args.metrics)
-    names = list(DEFAULT_METRICS)
+    names = default_metrics()  # the registry's metrics that need only the image pairs
     if args.labels:
         names += list(LABEL_METRICS)
     return names
