@@ -10,7 +10,7 @@ from typing import Any
 COMMON_FIELDS = frozenset({
     "data", "out", "policy", "skip_bad", "preset", "stage2_epochs", "batch_size", "lr_g", "betas", "lr_decay_every",
     "lr_decay_factor", "weight_decay", "seed", "device", "amp", "channels_last", "batchnorm", "workers",
-    "checkpoint_every", "stop_after_steps", "sample_count",
+    "checkpoint_every", "stop_after_steps", "sample_count", "val_data", "val_count",
 })  # fmt: skip
 
 

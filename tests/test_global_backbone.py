@@ -131,3 +131,26 @@ def test_train_config_names_the_flag_for_random_global_with_the_default_backbone
         TrainConfig(global_init="none")
     assert TrainConfig(global_init="none", global_backbone="vgg16-gray").model_config().global_init == "random"
     assert TrainConfig(global_init="none", global_features=False).model_config().global_features is False
+
+
+def test_perceptual_weight_is_calibrated_for_efficientnet_and_the_papers_for_vgg():
+    from scgan.training.config import EFFICIENTNET_W_PERCEPTUAL, PAPER_W_PERCEPTUAL
+
+    assert TrainConfig().w_perceptual is None  # unset until the run starts
+    assert TrainConfig().resolved().w_perceptual == EFFICIENTNET_W_PERCEPTUAL == 0.03
+    assert TrainConfig(perceptual="vgg16:v.pth").resolved().w_perceptual == PAPER_W_PERCEPTUAL == 5.0
+    assert TrainConfig(perceptual="vgg16:v.pth", w_perceptual=2.0).resolved().w_perceptual == 2.0
+    assert TrainConfig().gp_reduction == "mean"
+    stored = TrainConfig().resolved().to_dict()
+    assert stored["w_perceptual"] == 0.03 and TrainConfig.from_dict(stored).w_perceptual == 0.03
+
+
+def test_train_help_marks_the_calibrated_defaults(capsys):
+    from scgan.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    printed = " ".join(capsys.readouterr().out.split())
+    assert ("(default: 0.03 with efficientnet-lite0 (calibrated, docs/training.md), 5.0 with vgg16:PATH (the paper)) "
+            "[not the paper's: the paper uses 5.0]") in printed
+    assert "--global-backbone {vgg16-gray,efficientnet-lite0}" in printed

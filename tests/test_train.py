@@ -51,12 +51,16 @@ def read_losses(run: Path) -> list[dict[str, str]]:
         return list(csv.DictReader(f))
 
 
-def test_config_defaults_are_the_paper_recipe():
+def test_config_defaults_are_the_paper_recipe_but_the_documented_deviations():
     cfg = TrainConfig()
     assert (cfg.stage1_epochs, cfg.stage2_epochs, cfg.batch_size) == (10, 30, 8)
     assert (cfg.lr_stage1, cfg.lr_g, cfg.lr_d, cfg.betas) == (2e-4, 1e-4, 1e-4, (0.5, 0.999))
     assert (cfg.lr_decay_every, cfg.lr_decay_factor, cfg.d_steps) == (10, 0.5, 1)
-    assert (cfg.w_reconstruction, cfg.w_attention, cfg.w_gan, cfg.w_perceptual, cfg.gp_weight) == (1, 0.5, 0.05, 5, 10)
+    assert (cfg.w_reconstruction, cfg.w_attention, cfg.w_gan, cfg.gp_weight) == (1, 0.5, 0.05, 10)
+    # Deviations (docs/training.md, "Deviations from the paper"): the calibrated perceptual weight for the
+    # EfficientNet-Lite0 features (the paper's 5 with VGG-16), the penalty on the mean patch score, the global backbone.
+    assert cfg.resolved().w_perceptual == 0.03 and TrainConfig(perceptual="vgg16:v.pth").resolved().w_perceptual == 5
+    assert (cfg.gp_reduction, cfg.global_backbone) == ("mean", "efficientnet-lite0")
     assert (cfg.input_noise, cfg.gan, cfg.reconstruction) == (0.005, "wgan-gp", "l1")
     assert cfg.perceptual == "efficientnet-lite0"
     assert TrainConfig.from_dict(cfg.to_dict()) == cfg
@@ -379,7 +383,9 @@ def test_step_wiring_is_the_paper_recipe(saliency_dir, tmp_path):
     """
     from metrics.color import rgb_to_gray
 
-    trainer = Trainer(tiny(saliency_dir, tmp_path / "run", stage1_epochs=1, stage2_epochs=1), build_data=False)
+    # The paper's perceptual weight (its VGG-16 value; the EfficientNet default is calibrated lower).
+    trainer = Trainer(tiny(saliency_dir, tmp_path / "run", stage1_epochs=1, stage2_epochs=1, w_perceptual=5.0),
+                      build_data=False)
     trainer.method.perceptual = lambda pred, target: (pred - target).pow(2).mean()  # a cheap stand-in network
     seen = {"g": [], "d_c": [], "d_a": []}
     trainer.generator.register_forward_hook(
@@ -468,7 +474,9 @@ def test_every_recipe_setting_is_overridable_from_the_command_line():
 
     flags = {  # flag(s) -> (field, value it must produce)
         "--data d": ("data", "d"), "--saliency s": ("saliency", "s"), "--out o": ("out", "o"),
-        "--labels l.csv": ("labels", "l.csv"), "--weight-decay 0.01": ("weight_decay", 0.01),
+        "--labels l.csv": ("labels", "l.csv"),
+        "--val-data v": ("val_data", "v"), "--val-count 5": ("val_count", 5),
+        "--weight-decay 0.01": ("weight_decay", 0.01),
         "--policy crop256": ("policy", "crop256"), "--skip-bad": ("skip_bad", True),
         "--preset scgan-64": ("preset", "scgan-64"), "--global-init g.pt": ("global_init", "g.pt"),
         "--stage1-epochs 3": ("stage1_epochs", 3), "--stage2-epochs 4": ("stage2_epochs", 4),

@@ -18,8 +18,12 @@ RECONSTRUCTION_CHOICES = ("l1", "l2")
 GAN_CHOICES = ("wgan-gp", "lsgan")
 GP_REDUCTION_CHOICES = ("sum", "mean")
 TRAIN_CONFIG_VERSION = 2
+#: Stage-2 perceptual weight with the EfficientNet-Lite0 features, chosen by the measured sweep of docs/training.md
+#: ("Loss-weight calibration"); the paper's 5 (for VGG-16 conv3_3) made that term 99% of the generator loss.
+EFFICIENTNET_W_PERCEPTUAL = 0.03
+PAPER_W_PERCEPTUAL = 5.0
 #: Version 1 files predate these fields; they trained the paper's VGG-16-Gray with the released code's penalty.
-TRAIN_CONFIG_V1_DEFAULTS = {"global_backbone": "vgg16-gray", "gp_reduction": "sum"}
+TRAIN_CONFIG_V1_DEFAULTS = {"global_backbone": "vgg16-gray", "gp_reduction": "sum", "w_perceptual": 5.0}
 NUM_CLASSES = 1000
 
 
@@ -28,10 +32,10 @@ def _opt(default: Any, help: str, group: str, **cli: Any) -> Any:
 
     ``help``: the flag's help text (the field's documentation); ``group``: the help section. Optional ``cli`` keys:
     ``flag`` (the flag's name when not ``--field-name``; a bool defaulting to True gets ``--no-...``), ``choices``,
-    ``metavar``, ``required`` (the flag must be given), ``names`` (one flag per element of a tuple field),
-    ``shortcuts`` (``{"--flag": value}``: flags that set the field to a value, e.g. ``--lsgan``), ``paper`` (the
-    paper's value where the default differs; the help says so), ``flag_default`` (what the help shows as the
-    default when it is not the field's), ``cli=False`` (no flag).
+    ``metavar``, ``required`` (the flag must be given), ``type`` (the flag's type when the default is None),
+    ``names`` (one flag per element of a tuple field), ``shortcuts`` (``{"--flag": value}``: flags that set the field
+    to a value, e.g. ``--lsgan``), ``paper`` (the paper's value where the default differs; the help says so),
+    ``flag_default`` (what the help shows as the default when it is not the field's), ``cli=False`` (no flag).
     """
     return field(default=default, metadata={"help": help, "group": group, **cli})
 
@@ -51,6 +55,9 @@ class TrainConfig:
     saliency: str = _opt("", "folder of saliency PNGs from `scgan saliency`, paired by relative name (not needed "
                          "with --resume or --no-attention)", "data")
     labels: str = _opt("", "labels CSV (file,label) for a method with a classification loss (iizuka)", "data")
+    val_data: str = _opt("", "held-out photos (folder, list file or 'samples'), never trained on: after every epoch "
+                         "RUN_DIR/val.csv gets their val_l1, PSNR and CCI (scgan.validation)", "data")
+    val_count: int = _opt(64, "how many --val-data photos (the first by name; 0: all)", "data")
     out: str = _opt("", "run folder (checkpoint, losses.csv, samples)", "data", required=True)
     policy: str = _opt("squash256", "resize policy of the training crop (the paper squashes to 256)", "data")
     skip_bad: bool = _opt(False, "skip unreadable images (listed) instead of stopping", "data")
@@ -82,12 +89,16 @@ class TrainConfig:
     w_reconstruction: float = _opt(1.0, "weight of the L1/L2 term", "loss weights")
     w_attention: float = _opt(0.5, "weight of the attention loss", "loss weights")
     w_gan: float = _opt(0.05, "weight of the adversarial loss (stage 2)", "loss weights")
-    w_perceptual: float = _opt(5.0, "perceptual loss weight (stage 2)", "loss weights")
+    w_perceptual: float | None = _opt(
+        None, "perceptual loss weight (stage 2); unset: chosen by the perceptual network when the run starts",
+        "loss weights", type=float, paper=5.0,
+        flag_default=f"{EFFICIENTNET_W_PERCEPTUAL} with efficientnet-lite0 (calibrated, docs/training.md), "
+                     f"{PAPER_W_PERCEPTUAL} with vgg16:PATH (the paper)")
     gp_weight: float = _opt(10.0, "WGAN-GP penalty weight", "loss weights")
     gp_reduction: str = _opt(
-        "sum", "what the gradient penalty differentiates: the sum of the critic's patch scores (the released code) or "
-        "their mean (the quantity the Wasserstein term averages; scgan.losses.gradient_penalty)", "loss weights",
-        choices=GP_REDUCTION_CHOICES)
+        "mean", "what the gradient penalty differentiates: the mean of the critic's patch scores (the quantity the "
+        "Wasserstein term averages; calibrated, docs/training.md) or their sum (the released code; the paper does "
+        "not say; scgan.losses.gradient_penalty)", "loss weights", choices=GP_REDUCTION_CHOICES)
     input_noise: float = _opt(0.005, "std of Gaussian noise added to the gray input ([-1, 1] scale)", "loss weights")
     # --- ablations (Table II) -----------------------------------------------------------------------------------
     attention: bool = _opt(True, "no attention loss, no saliency branch, no D_a", "ablations (paper Table II)",
@@ -130,9 +141,9 @@ class TrainConfig:
             (self.lr_decay_every >= 1 and 0 < self.lr_decay_factor <= 1, "lr decay: every >= 1, factor in (0, 1]"),
             (self.d_steps >= 1, "d_steps must be >= 1"),
             (self.input_noise >= 0 and self.weight_decay >= 0, "input_noise and weight_decay must be >= 0"),
-            (min(self.w_reconstruction, self.w_attention, self.w_gan, self.w_perceptual, self.gp_weight) >= 0,
+            (min(self.w_reconstruction, self.w_attention, self.w_gan, self.w_perceptual or 0.0, self.gp_weight) >= 0,
              "loss weights (w_reconstruction, w_attention, w_gan, w_perceptual, gp_weight) must be >= 0"),
-            (self.sample_count >= 0, "sample_count must be >= 0"),
+            (self.sample_count >= 0 and self.val_count >= 0, "sample_count and val_count must be >= 0"),
             (self.gan in (*GAN_CHOICES, "none"), f"gan must be one of {(*GAN_CHOICES, 'none')}"),
             (self.gp_reduction in GP_REDUCTION_CHOICES, f"gp_reduction must be one of {GP_REDUCTION_CHOICES}"),
             (self.global_backbone in GLOBAL_BACKBONE_CHOICES,
@@ -157,6 +168,14 @@ class TrainConfig:
                 "(the paper's VGG-16-Gray); the default backbone efficientnet-lite0 is the frozen packaged ImageNet "
                 "classifier and takes no --global-init"
             )
+
+    def resolved(self) -> TrainConfig:
+        """This config with the settings that depend on others filled in (what a run stores and trains with): an
+        unset ``w_perceptual`` becomes the paper's 5 for ``vgg16:PATH`` and the calibrated value otherwise."""
+        if self.w_perceptual is not None:
+            return self
+        weight = PAPER_W_PERCEPTUAL if self.perceptual.startswith("vgg16:") else EFFICIENTNET_W_PERCEPTUAL
+        return dataclasses.replace(self, w_perceptual=weight)
 
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)

@@ -77,7 +77,7 @@ def add_config_arguments(parser: argparse.ArgumentParser, base: TrainConfig, ski
             if field.type == "bool":
                 kwargs["action"] = "store_false" if field.default is True else "store_true"
             else:
-                kwargs["type"] = type(field.default)
+                kwargs["type"] = meta.get("type", type(field.default))
                 for key in ("choices", "metavar", "required"):
                     if key in meta:
                         kwargs[key] = meta[key]

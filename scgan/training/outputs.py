@@ -1,4 +1,5 @@
-"""What a run writes besides its checkpoint (rank 0 only): ``losses.csv`` and the per-epoch sample grids."""
+"""What a run writes besides its checkpoint (rank 0 only): ``losses.csv``, ``val.csv`` (with ``--val-data``,
+``scgan.validation``) and the per-epoch sample grids."""
 
 from __future__ import annotations
 
@@ -16,9 +17,9 @@ class LossLog:
     """``losses.csv``: one row per step: stage, epoch, step, the method's ``loss_columns``, lr_g, lr_d (the first
     critic's learning rate; empty without critics). Appended and flushed every step; rewritten atomically on resume."""
 
-    def __init__(self, path: Path, loss_columns: tuple[str, ...]):
+    def __init__(self, path: Path, loss_columns: tuple[str, ...], trailing: tuple[str, ...] = LR_COLUMNS):
         self.path = path
-        self.columns = (*LOG_KEYS, *loss_columns, *LR_COLUMNS)
+        self.columns = (*LOG_KEYS, *loss_columns, *trailing)
 
     def reset(self) -> None:
         """A fresh run: no rows of an earlier run."""

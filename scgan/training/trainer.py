@@ -145,6 +145,7 @@ class Trainer:
         elif generator is not None or generator_spec is not None:
             raise InputError("pass either a training method or an injected generator (for SCGAN's recipe), not both")
         self.method = method
+        config = config.resolved()  # settings that depend on others are fixed here and stored as numbers
         self.config = config
         self.dist = dist_info or DistInfo(device=resolve_device(config.device))
         self.device = self.dist.device
@@ -162,6 +163,7 @@ class Trainer:
         self.ops = kernel_ops(config.kernels, self.device)
         self.out = Path(config.out) if config.out else None
         self.loss_log = LossLog(self.out / "losses.csv", method.loss_columns) if self.out is not None else None
+        self.validation = None  # built with the data (it must know the training photos)
         if self.out is not None and self.out.exists() and not self.out.is_dir():  # not a FileExistsError traceback
             raise InputError(f"--out {self.out}: exists and is not a folder (the run folder)")
         if config.stage1_epochs > 0 and not method.has_stage(1):
@@ -187,6 +189,11 @@ class Trainer:
         self.dataset = None
         if build_data:
             self.dataset = self._build_dataset()
+            if config.val_data and self.out is not None and self.dist.is_main:
+                from scgan.validation import EpochValidation
+
+                self.validation = EpochValidation(config.val_data, config.val_count, config.policy, self.size,
+                                                  self.out / "val.csv", self.dataset.entries)
             self.steps_per_epoch = len(self.dataset) // config.batch_size
             if self.steps_per_epoch == 0:
                 raise InputError(
@@ -430,6 +437,9 @@ class Trainer:
                     for sched in self.sched.values():
                         sched.step()
                     self.write_samples()
+                    if self.validation is not None:  # --val-data: a val.csv row, printed
+                        self.validation.run(self.method, unwrap(self.generator), self.device, self.stage, self.epoch,
+                                            self.step)
                 if end_of_epoch or stop or (cfg.checkpoint_every and self.step % cfg.checkpoint_every == 0):
                     self.save()
                 if stop:
@@ -480,14 +490,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, gene
             trainer.load_state(checkpoint)
             if dist_info.is_main and trainer.loss_log is not None:
                 trainer.loss_log.truncate(trainer.step)
+            if trainer.validation is not None:
+                trainer.validation.log.truncate(trainer.step)
         else:
             method.prepare(trainer)
             if dist_info.is_main and trainer.loss_log is not None:
                 trainer.loss_log.reset()
+            if trainer.validation is not None:
+                trainer.validation.log.reset()
         if dist_info.is_main and trainer.out is not None:
             from scgan.atomic import write_text
 
-            info = {"train_config": config.to_dict(), "model_config": trainer.model_config.to_dict(),
+            info = {"train_config": trainer.config.to_dict(), "model_config": trainer.model_config.to_dict(),
                     "global_init_source": trainer.global_init_source, "kernels": trainer.ops.name,
                     "generator_spec": trainer.generator_spec,
                     "world_size": dist_info.world_size, "device": str(dist_info.device)}
