@@ -1,6 +1,6 @@
 """Run a colorizer ONNX file with ONNX Runtime behind the project's colorize interface.
 
-Provider choice (DESIGN section 8): the CUDA execution provider only where a GPU is really usable (torch sees a CUDA
+Provider choice (docs/baselines.md): the CUDA execution provider only where a GPU is really usable (torch sees a CUDA
 device *and* ONNX Runtime offers the CUDA provider), confirmed afterwards with ``session.get_providers()``; the CPU
 provider otherwise. onnxruntime-gpu lists CUDAExecutionProvider as available even on machines without a GPU and, when
 asked for it there, prints errors before falling back: we never ask for it then, and keep ORT's logger at "error"

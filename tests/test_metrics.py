@@ -1,4 +1,4 @@
-"""Image metrics calibrated against their references (DESIGN section 7) on real photos and distortions."""
+"""Image metrics calibrated against their references (docs/metrics.md) on real photos and distortions."""
 
 from __future__ import annotations
 

@@ -17,7 +17,8 @@ import scgan.training.scgan_method as scgan_method_module
 from scgan.checkpoint import load_checkpoint, load_generator
 from scgan.cli import main
 from scgan.errors import InputError
-from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
+from scgan.saliency import generate_saliency_maps
+from scgan.saliency_detectors import SpectralResidualDetector
 from scgan.training import TrainConfig, Trainer, TrainingDiverged, step_random, train
 
 ROOT = Path(__file__).resolve().parents[1]
