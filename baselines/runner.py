@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from metrics.device import cuda_usable
 from scgan.checkpoint import file_sha256  # re-exported: the one file hash of the project (weights, ONNX files)
 
 from .contract import INPUT_NAME, OUTPUT_NAME, SALIENCY_NAME, validate_colorizer
@@ -25,13 +26,6 @@ CPU_PROVIDER = "CPUExecutionProvider"
 _ORT_LOG_SEVERITY = 3
 
 
-def gpu_usable() -> bool:
-    """True only when torch sees a CUDA device and ONNX Runtime has the CUDA provider."""
-    import onnxruntime as ort
-
-    return bool(torch.cuda.is_available()) and CUDA_PROVIDER in ort.get_available_providers()
-
-
 def choose_providers(device: str = "auto") -> list[str]:
     """ORT providers for ``device``: "auto" (CUDA where usable, else CPU), "cpu", or "cuda"/"cuda:N" (an error
     naming the reason when no usable GPU is present)."""
@@ -39,9 +33,9 @@ def choose_providers(device: str = "auto") -> list[str]:
     if device == "cpu":
         return [CPU_PROVIDER]
     if device == "auto":
-        return [CUDA_PROVIDER, CPU_PROVIDER] if gpu_usable() else [CPU_PROVIDER]
+        return [CUDA_PROVIDER, CPU_PROVIDER] if cuda_usable() else [CPU_PROVIDER]
     if device.startswith("cuda"):
-        if not gpu_usable():
+        if not cuda_usable():
             raise ValueError(
                 f"device={device!r}: no usable GPU for ONNX Runtime (torch.cuda.is_available()="
                 f"{torch.cuda.is_available()}); use device='cpu' or 'auto'"

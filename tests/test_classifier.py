@@ -7,6 +7,9 @@ Measured accuracy of the default classifier (ONNX Runtime, CPU; ``--runslow`` ru
   ImageNet mean/std instead of ``(x*255-127)/128``: top-1 0.7838 (-4.7 points), NLL 1.030 vs 0.759.
 - its first 400 images (the default-suite subset): top-1 0.8125 vs 0.7975 with mean/std; NLL 0.842 vs 1.057.
 - ``imagenet-train-sample`` (974 images, one per class): top-1 0.8850, top-5 0.9733; mean/std: 0.7854 (-10 points).
+
+Longer than 500 lines for one reason: the tests share module-scoped fixtures that are slow to build (the network, one
+ONNX export into a temporary cache, the two backends' classifiers); split, each module would export and load again.
 """
 
 from __future__ import annotations

@@ -1,4 +1,8 @@
-"""The two-stage trainer on the embedded sample photos with the tiny preset: steps, overfit, resume, NaN stop, DDP."""
+"""The two-stage trainer on the embedded sample photos with the tiny preset: steps, overfit, resume, NaN stop, DDP.
+
+Longer than 500 lines for one reason: the runs share one module-scoped set of saliency maps (the ``saliency_dir``
+fixture, the slow part) and the ``tiny`` config helper; in several modules each would compute its own maps.
+"""
 
 from __future__ import annotations
 
