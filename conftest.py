@@ -16,7 +16,7 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 ROOT = Path(__file__).resolve().parent
-# ../shared beside the project root (DESIGN section 10); SCGAN_SHARED_DIR overrides it.
+# ../shared beside the project root (docs/architecture.md, data for development); SCGAN_SHARED_DIR overrides it.
 SHARED_DIR = Path(os.environ.get("SCGAN_SHARED_DIR", ROOT.parent / "shared"))
 
 

@@ -1,4 +1,4 @@
-"""Baselines behind one ONNX colorizer contract (DESIGN section 8): anchors, published architectures with loaders for
+"""Baselines behind one ONNX colorizer contract (docs/baselines.md): anchors, published architectures with loaders for
 their released weights, export, and the ONNX Runtime runner.
 
 Public API (imported lazily so that ``scgan --help`` stays fast): ``load_method(spec, device)``, ``list_methods()``,

@@ -1,4 +1,4 @@
-"""The ONNX colorizer contract (DESIGN section 8) as code: validate a model file, read and write its metadata.
+"""The ONNX colorizer contract (docs/baselines.md) as code: validate a model file, read and write its metadata.
 
 A colorizer ONNX file has
 
@@ -31,7 +31,7 @@ class ContractError(ValueError):
         self.path = path
         self.problems = list(problems)
         joined = "; ".join(self.problems)
-        super().__init__(f"{path}: not a colorizer ONNX model (DESIGN section 8): {joined}")
+        super().__init__(f"{path}: not a colorizer ONNX model (docs/baselines.md): {joined}")
 
 
 @dataclass(frozen=True)

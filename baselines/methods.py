@@ -2,7 +2,7 @@
 
 Specs: ``gt``, ``gray`` (anchors); ``onnx:PATH`` (any colorizer ONNX file); ``scgan:CKPT`` (a SCGAN checkpoint);
 ``NAME[:WEIGHTS]`` for the published architectures (``baselines.list_methods()``). Every model runs the same way: as
-an ONNX file in ONNX Runtime behind the shared colorize pipeline (DESIGN section 8). Checkpoints and PyTorch weights
+an ONNX file in ONNX Runtime behind the shared colorize pipeline (docs/baselines.md). Checkpoints and PyTorch weights
 are exported once into a cache (``$SCGAN_CACHE_DIR``, default ``~/.cache/scgan-bench``), keyed by the sha256 of the
 weights and of the code that builds the graph, so a second run starts at once and a code change re-exports.
 

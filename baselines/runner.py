@@ -1,6 +1,6 @@
 """Run a colorizer ONNX file with ONNX Runtime behind the project's colorize interface.
 
-Provider choice (DESIGN section 8): the CUDA execution provider only where a GPU is really usable (torch sees a CUDA
+Provider choice (docs/baselines.md): the CUDA execution provider only where a GPU is really usable (torch sees a CUDA
 device *and* ONNX Runtime offers the CUDA provider), confirmed afterwards with ``session.get_providers()``; the CPU
 provider otherwise. onnxruntime-gpu lists CUDAExecutionProvider as available even on machines without a GPU and, when
 asked for it there, prints errors before falling back: we never ask for it then, and keep ORT's logger at "error"
@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from metrics.device import cuda_usable
 from scgan.checkpoint import file_sha256  # re-exported: the one file hash of the project (weights, ONNX files)
 
 from .contract import INPUT_NAME, OUTPUT_NAME, SALIENCY_NAME, validate_colorizer
@@ -25,13 +26,6 @@ CPU_PROVIDER = "CPUExecutionProvider"
 _ORT_LOG_SEVERITY = 3
 
 
-def gpu_usable() -> bool:
-    """True only when torch sees a CUDA device and ONNX Runtime has the CUDA provider."""
-    import onnxruntime as ort
-
-    return bool(torch.cuda.is_available()) and CUDA_PROVIDER in ort.get_available_providers()
-
-
 def choose_providers(device: str = "auto") -> list[str]:
     """ORT providers for ``device``: "auto" (CUDA where usable, else CPU), "cpu", or "cuda"/"cuda:N" (an error
     naming the reason when no usable GPU is present)."""
@@ -39,9 +33,9 @@ def choose_providers(device: str = "auto") -> list[str]:
     if device == "cpu":
         return [CPU_PROVIDER]
     if device == "auto":
-        return [CUDA_PROVIDER, CPU_PROVIDER] if gpu_usable() else [CPU_PROVIDER]
+        return [CUDA_PROVIDER, CPU_PROVIDER] if cuda_usable() else [CPU_PROVIDER]
     if device.startswith("cuda"):
-        if not gpu_usable():
+        if not cuda_usable():
             raise ValueError(
                 f"device={device!r}: no usable GPU for ONNX Runtime (torch.cuda.is_available()="
                 f"{torch.cuda.is_available()}); use device='cpu' or 'auto'"

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from bench import report, stats
+from bench import figures, report, stats
 from scgan.atomic import write_text
 from scgan.errors import ImageReadError
 
@@ -114,7 +114,7 @@ def _thumbnail(image: np.ndarray, size: int = 160) -> np.ndarray:
 
 
 def _plots(frame: pd.DataFrame, out: Path, thumbnails: dict) -> None:
-    plt = report._matplotlib()
+    plt = figures.pyplot()
     series = {"colorizations": frame["cci"].to_numpy()}
     if "cci_gt" in frame.columns:
         series["ground truth"] = frame["cci_gt"].to_numpy()
@@ -127,13 +127,13 @@ def _plots(frame: pd.DataFrame, out: Path, thumbnails: dict) -> None:
     axes.set_xlabel("CCI")
     axes.set_ylabel("images")
     axes.legend()
-    report.save_figure(figure, out / "cci_hist.png")
+    figures.save_figure(figure, out / "cci_hist.png")
     figure, axes = plt.subplots(figsize=(4, 4))
     axes.axhspan(*CCI_BAND, color="tab:green", alpha=0.2)
     axes.boxplot(list(series.values()), showmeans=True)
     axes.set_xticks(range(1, len(series) + 1), list(series))
     axes.set_ylabel("CCI")
-    report.save_figure(figure, out / "cci_boxplot.png")
+    figures.save_figure(figure, out / "cci_boxplot.png")
     outliers = frame[frame["distance"] > 0].sort_values("distance", ascending=False).head(N_OUTLIERS)
     if outliers.empty:
         return
@@ -143,7 +143,7 @@ def _plots(frame: pd.DataFrame, out: Path, thumbnails: dict) -> None:
         ax.set_title(f"{row.file}\nCCI {row.cci:.1f}", fontsize=7)
         ax.set_xticks([])
         ax.set_yticks([])
-    report.save_figure(figure, out / "cci_outliers.png")
+    figures.save_figure(figure, out / "cci_outliers.png")
 
 
 def _markdown(summary: dict, frame: pd.DataFrame) -> str:

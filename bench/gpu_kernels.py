@@ -35,7 +35,7 @@ from pathlib import Path
 import pandas as pd
 import torch
 
-from bench.leaderboard import git_commit
+from bench.provenance import git_commit
 
 DEFAULT_SHAPES = ((8, 3, 256, 256), (64, 3, 256, 256))
 DEFAULT_DTYPES = ("float32", "bfloat16")

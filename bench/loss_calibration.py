@@ -76,7 +76,7 @@ def run_training(config, init_generator: Path | None, progress: bool) -> None:
     """Train ``config`` (resuming a killed run); stage 2 starts from ``init_generator``'s weights when given."""
     import torch
 
-    from scgan.model import load_state_dict_strict
+    from scgan.state_dict import load_state_dict_strict
     from scgan.training import Trainer, train
 
     run_dir = Path(config.out)

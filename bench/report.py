@@ -1,7 +1,9 @@
-"""Report files from tidy rows: tables (CSV, Markdown), plots (PNG, matplotlib Agg) and one self-contained HTML page.
+"""Report files from tidy rows: tables (CSV, Markdown), the CCI box plot and one self-contained HTML page.
 
-``build_report`` needs only the rows (plus ``dataset_metrics.csv`` for FID), which is what ``scgan report --rows``
-uses; ``write_image_figures`` needs the images and the methods and is called by the leaderboard run itself.
+The renderer only renders what it is given: ``build_report`` needs the rows (plus ``dataset_metrics.csv`` for FID) and
+the paths of figures already written (``bench.figures``: the leaderboard run writes ``samples.png`` and
+``worst_*.png``; ``scgan report --rows`` finds them with :func:`bench.figures.existing_figures`). It never loads a
+method or an image.
 """
 
 from __future__ import annotations
@@ -15,20 +17,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from bench import stats, tables
+from bench import figures, stats, tables
 from scgan.atomic import atomic_path, write_text
 
 CAST_FLAG_MAGNITUDE = 2.0  # |mean (a*, b*) bias| in CIELAB units that counts as a colour cast (when significant)
-WORST_CROP_FRACTION = 0.4  # side of the worst-k crop as a fraction of the image's short side
-
-
-def _matplotlib():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # ---------------------------------------------------------------------------------------------------------- writers
@@ -58,18 +50,11 @@ def write_json(payload: dict, path: Path) -> Path:
     return write_text(path, json.dumps(payload, indent=2, sort_keys=False, default=str) + "\n")
 
 
-def save_figure(figure, path: Path) -> Path:
-    with atomic_path(path) as tmp:
-        figure.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    _matplotlib().close(figure)
-    return Path(path)
-
-
 # ------------------------------------------------------------------------------------------------------ diagnostics
 def diagnostics_frame(rows: pd.DataFrame, summary: tables.Summary) -> pd.DataFrame | None:
     """Per method on the compared images: colour cast (mean a*/b* bias vs GT with bootstrap CIs, flagged when
     its magnitude is at least ``CAST_FLAG_MAGNITUDE`` and the CI of the larger component excludes 0) and the number of
-    near-gray outputs (DESIGN section 3's gray rule applied to the colorization)."""
+    near-gray outputs (the gray rule of docs/data.md applied to the colorization)."""
     if not {"cast_a", "cast_b"} <= set(rows.columns) or not summary.common_files:
         return None
     records = []
@@ -118,45 +103,6 @@ def per_class_frame(rows: pd.DataFrame, summary: tables.Summary) -> pd.DataFrame
     frame = grouped[metric_columns].mean()
     frame.insert(0, "images", grouped.size())
     return frame.reset_index()
-
-
-# ------------------------------------------------------------------------------------------------------------ plots
-def cci_boxplot(rows: pd.DataFrame, summary: tables.Summary, path: Path) -> Path | None:
-    """The paper's Fig. 5: CCI distribution per method on the compared images, band [16, 20] shaded."""
-    if "cci" not in rows.columns or not summary.methods or not summary.common_files:
-        return None
-    plt = _matplotlib()
-    data = [tables.column_values(rows, m, summary.common_files, "cci") for m in summary.methods]
-    figure, axes = plt.subplots(figsize=(max(4.0, 1.1 * len(data) + 2.0), 4.0))
-    low, high = summary.cci_band
-    axes.axhspan(low, high, color="tab:green", alpha=0.2, label=f"[{low:g}, {high:g}]")
-    axes.boxplot(data, showmeans=True)
-    axes.set_xticks(range(1, len(data) + 1), summary.methods, rotation=30, ha="right")
-    axes.set_ylabel("CCI (Hasler-Suesstrunk colourfulness)")
-    axes.set_title(f"CCI per method ({len(summary.common_files)} images, protocol {summary.protocol})")
-    axes.legend(loc="upper right")
-    return save_figure(figure, path)
-
-
-def image_grid(columns: list[str], rows_images: list[list[np.ndarray]], row_titles: list[str], path: Path,
-               cell_inches: float = 1.9) -> Path:
-    """A grid of uint8 (H, W, 3) images (or (H, W) gray) with column titles and row titles; PNG."""
-    plt = _matplotlib()
-    n_rows, n_cols = len(rows_images), len(columns)
-    figure, axes = plt.subplots(n_rows, n_cols, figsize=(cell_inches * n_cols, cell_inches * n_rows + 0.3),
-                                squeeze=False)
-    for r, images in enumerate(rows_images):
-        for c, image in enumerate(images):
-            ax = axes[r][c]
-            ax.imshow(image, cmap="gray" if image.ndim == 2 else None, vmin=0, vmax=255, interpolation="nearest")
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if r == 0:
-                ax.set_title(columns[c], fontsize=8)
-            if c == 0:
-                ax.set_ylabel(row_titles[r], fontsize=7)
-    figure.tight_layout()
-    return save_figure(figure, path)
 
 
 # ------------------------------------------------------------------------------------------------------------ tables
@@ -321,7 +267,7 @@ def build_report(rows: pd.DataFrame, dataset: pd.DataFrame | None, out: Path, ru
     sections = _sections(rows, summary, diagnostics, per_class, run_info)
     write_text(out / "leaderboard.md", markdown_report(summary, sections, run_info))
     images = []
-    boxplot = cci_boxplot(rows, summary, out / "cci_boxplot.png")
+    boxplot = figures.cci_boxplot(rows, summary, out / "cci_boxplot.png")
     if boxplot is not None:
         images.append(boxplot)
     for path in extra_images or []:
@@ -336,89 +282,7 @@ def _with_protocol(frame: pd.DataFrame, summary: tables.Summary) -> pd.DataFrame
     return frame.assign(protocol=summary.protocol, protocol_hash=summary.protocol_hash)
 
 
-def existing_figures(folder: Path) -> list[Path]:
-    """Image figures of an earlier leaderboard run in ``folder`` (samples.png, worst_*.png), for ``scgan report``."""
-    folder = Path(folder)
-    found = [folder / "samples.png"] if (folder / "samples.png").is_file() else []
-    return found + sorted(folder.glob("worst_*.png"))
-
-
 def print_table(summary: tables.Summary) -> str:
     """The main table as Markdown text for the terminal."""
     main_columns = [c for c in summary.columns if c in tables.TABLE_COLUMNS]
     return tables.markdown_table(*tables.main_table(summary, main_columns))
-
-
-# ---------------------------------------------------------------------------------------------- image figures
-def write_image_figures(out: Path, rows: pd.DataFrame, runs, entries, settings, cache, n_samples: int,
-                        worst_k: int) -> list[Path]:
-    """``samples.png`` (gray input, each method, ground truth, for the first images) and ``worst_<method>.png``
-    (per non-anchor method its ``worst_k`` images by delta E00 (or PSNR), the same crop, around that method's largest
-    error, shown for every method). Returns the written paths."""
-    from bench.leaderboard import ANCHOR_NAMES, _colorize_group, image_content_key, slug
-    from metrics.color import rgb_to_gray
-    from scgan import data
-
-    ok = rows[rows["error"].fillna("") == ""] if "error" in rows.columns else rows
-    method_names = [r.name for r in runs]
-    files_per_method = [set(ok.loc[ok["method"] == m, "file"]) for m in method_names]
-    common = [f for f in dict.fromkeys(ok["file"]) if all(f in s for s in files_per_method)]
-    if not common:
-        return []
-    by_name = {e.name: e for e in entries}
-    written: list[Path] = []
-    calls: dict[str, int] = {}
-
-    def render(file: str):
-        gt = data.resize_image(data.load_image(by_name[file].path), settings.protocol.resize_policy)
-        gt01 = data.to_tensor(gt)[None]
-        key = image_content_key(gt)
-        outputs = {}
-        for run in runs:
-            produced, errors = _colorize_group(run, gt01, [key], [file], settings.protocol.raw, cache,
-                                               settings.device, calls)
-            outputs[run.name] = produced[0]
-        gray = data.to_uint8(rgb_to_gray(gt01))[0, ..., 0]  # what the models see: BT.601 luma, (H, W) uint8
-        return gray, outputs, gt
-
-    columns = ["input (gray)"] + method_names + ["ground truth"]
-    chosen = common[:max(0, n_samples)]
-    rendered = {f: render(f) for f in chosen}
-    if chosen:
-        grid = [[rendered[f][0]] + [rendered[f][1][m] for m in method_names] + [rendered[f][2]] for f in chosen]
-        written.append(image_grid(columns, grid, chosen, out / "samples.png"))
-    score, worst_first = ("delta_e00", False) if "delta_e00" in ok.columns else ("psnr", True)
-    if worst_k <= 0 or score not in ok.columns:
-        return written
-    for m in method_names:
-        if m in ANCHOR_NAMES:
-            continue
-        sub = ok[(ok["method"] == m) & ok["file"].isin(common)].sort_values(score, ascending=worst_first)
-        worst = list(sub["file"].head(worst_k))
-        grid, titles = [], []
-        for f in worst:
-            if f not in rendered:
-                rendered[f] = render(f)
-            gray, outputs, gt = rendered[f]
-            top, left, size = _worst_crop(outputs[m], gt)
-            crop = (slice(top, top + size), slice(left, left + size))
-            grid.append([gray[crop]] + [outputs[n][crop] for n in method_names] + [gt[crop]])
-            titles.append(f"{f}\n{score}={float(sub.set_index('file').loc[f, score]):.2f}")
-        if grid:
-            written.append(image_grid(columns, grid, titles, out / f"worst_{slug(m)}.png"))
-    return written
-
-
-def _worst_crop(pred: np.ndarray, gt: np.ndarray) -> tuple[int, int, int]:
-    """(top, left, size) of the square window (side 40% of the short side) with the largest mean |pred - gt|."""
-    import torch
-
-    height, width = gt.shape[:2]
-    size = max(8, int(min(height, width) * WORST_CROP_FRACTION))
-    size = min(size, height, width)
-    error = torch.from_numpy(np.abs(pred.astype(np.float32) - gt.astype(np.float32)).mean(axis=2))[None, None]
-    stride = max(1, size // 4)
-    pooled = torch.nn.functional.avg_pool2d(error, size, stride=stride)[0, 0]
-    flat = int(torch.argmax(pooled))
-    row, col = divmod(flat, pooled.shape[1])
-    return row * stride, col * stride, size

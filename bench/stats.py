@@ -177,7 +177,7 @@ def proportion_ci(indicators, confidence: float = CONFIDENCE) -> Interval:
 
 
 def delta_cf(cf_pred, cf_gt) -> float:
-    """``|mean(cf_pred) - mean(cf_gt)|`` over the same images (DESIGN section 7)."""
+    """``|mean(cf_pred) - mean(cf_gt)|`` over the same images (docs/metrics.md)."""
     from metrics.dataset import delta_cf_from_values
 
     pred = _as_1d_float(cf_pred, "delta_cf pred")

@@ -1,6 +1,6 @@
 """Leaderboard tables from tidy per-image rows (``rows.csv``): means with intervals, marks against the best, coverage.
 
-The rows are the truth; every table and plot is made from them (DESIGN section 9). A row is one (method, image):
+The rows are the truth; every table and plot is made from them (docs/architecture.md). A row is one (method, image):
 columns ``method``, ``file``, ``protocol``, ``protocol_hash``, ``error`` (empty when the method produced the image),
 ``label`` (-1 when unknown), one column per per-image metric under its registry name, and diagnostic columns
 (``gt_cf_abs``, ``cast_a``, ``cast_b``, ``near_gray``, saliency-aware ``psnr_salient`` ...; docs/leaderboard.md).

@@ -1,6 +1,6 @@
 """Throughput of the whole leaderboard path on CPU against the per-image skimage loop, in the same run.
 
-Candidate: ``bench.leaderboard.evaluate`` for the anchors ``gt`` + ``gray`` under the ``scgan-paper`` protocol on
+Candidate: ``bench.evaluation.evaluate`` for the anchors ``gt`` + ``gray`` under the ``scgan-paper`` protocol on
 ``../shared/data/imagenet-val-sample``: decode, squash to 256x256, colorize, and every per-image metric of the
 protocol that needs no classifier (psnr, ssim, ssim_scgan, cci, cf_abs, delta_e00, auc_ab) plus the diagnostics
 (colour cast, near-gray). Peer: the loop a user would write: per image, decode, the same gray exclusion and resize,
@@ -102,7 +102,8 @@ def skimage_loop(entries, methods=("gt", "gray")) -> dict:
 
 
 def leaderboard_path(entries, methods=("gt", "gray")) -> list[dict]:
-    from bench.leaderboard import EvalSettings, evaluate, load_methods
+    from bench.evaluation import EvalSettings, evaluate
+    from bench.methods import load_methods
     from bench.protocols import get_protocol
 
     protocol = get_protocol("scgan-paper")
@@ -125,7 +126,7 @@ def _check_same_values(rows: list[dict], reference: dict) -> None:
 
 
 def _metadata(entries) -> dict:
-    """What DESIGN section 9 asks every result to carry beyond pytest-benchmark's own machine/commit info."""
+    """What docs/architecture.md asks every result to carry beyond pytest-benchmark's own machine/commit info."""
     import torch
 
     return {"items": len(entries), "threads": torch.get_num_threads(), "shape": "256x256x3 (squash256)",

@@ -5,9 +5,9 @@ A second group does the same for the SCGAN-protocol SSIM and the Lab metrics: ``
 ``auc_ab`` against ``structural_similarity(data_range=2.0)`` + ``rgb2lab`` (once per image, shared by the two Lab
 metrics, as the peer loop of a careful user would) + ``deltaE_ciede2000`` + the numpy AuC.
 
-Every test also checks the values against the peer at the DESIGN tolerances (PSNR 1e-6 dB, SSIM 1e-5, CCI 1e-9
-relative, SSIM (SCGAN) 1e-5, delta E00 1e-6, AuC 1e-9), so under ``--benchmark-disable`` this suite is a quick
-correctness test. No pair in these sets is identical (identical pairs are a shortcut of every metric).
+Every test also checks the values against the peer at the tolerances of docs/metrics.md (PSNR 1e-6 dB, SSIM 1e-5,
+CCI 1e-9 relative, SSIM (SCGAN) 1e-5, delta E00 1e-6, AuC 1e-9), so under ``--benchmark-disable`` this suite is a
+quick correctness test. No pair in these sets is identical (identical pairs are a shortcut of every metric).
 
 ``test_metrics_batched_float`` runs the same candidate on float32 images ``u / 255`` (a model's output type): the
 engine quantizes them to 8 bits once per batch, so both dtypes are reported against the same skimage loop.

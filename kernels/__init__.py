@@ -1,4 +1,4 @@
-"""Fused Triton kernels for SCGAN training, with a pure-PyTorch reference for every op (DESIGN section 6).
+"""Fused Triton kernels for SCGAN training, with a pure-PyTorch reference for every op (docs/kernels.md).
 
 Public ops (Triton where it can run, ``kernels.reference`` otherwise; see ``kernels.dispatch``):
 

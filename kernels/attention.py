@@ -1,4 +1,4 @@
-"""Fused saliency-weighted image and SCGAN attention L1 loss (DESIGN section 6, op 1).
+"""Fused saliency-weighted image and SCGAN attention L1 loss (docs/kernels.md, op 1).
 
 Layers, top to bottom: ``@triton.jit`` kernels -> host launchers wrapped as ``torch.library.custom_op`` (allocate on
 the input's device, pick power-of-two blocks, launch; opaque to ``torch.compile``) -> ``torch.autograd.Function`` ->

@@ -1,4 +1,4 @@
-"""Fused WGAN-GP pieces: the per-sample interpolation and the gradient penalty (DESIGN section 6, op 2).
+"""Fused WGAN-GP pieces: the per-sample interpolation and the gradient penalty (docs/kernels.md, op 2).
 
 Layers, top to bottom: ``@triton.jit`` kernels -> host launchers wrapped as ``torch.library.custom_op`` ->
 ``torch.autograd.Function`` -> functional wrappers.

@@ -1,6 +1,6 @@
 """Where the Triton path can run, output allocation, and small launch helpers shared by the kernel files.
 
-Rules (DESIGN section 6):
+Rules (docs/kernels.md):
 
 - Triton runs on CUDA tensors. On CPU tensors it runs only through the Triton interpreter, which is on when the
   environment variable ``TRITON_INTERPRET`` is ``"1"`` *when this module is first imported* (``@triton.jit`` reads the
@@ -8,7 +8,7 @@ Rules (DESIGN section 6):
   ``conftest.py`` sets it before any test imports ``kernels`` when no GPU is present).
 - Without an importable ``triton`` every op falls back to ``kernels.reference``.
 
-This module imports neither ``scgan`` nor ``metrics`` (DESIGN section 2).
+This module imports neither ``scgan`` nor ``metrics`` (docs/architecture.md).
 """
 
 from __future__ import annotations

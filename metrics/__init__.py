@@ -1,4 +1,4 @@
-"""Calibrated colorization metrics (DESIGN section 7): a registry of named metric variants, streaming objects and a
+"""Calibrated colorization metrics (docs/metrics.md): a registry of named metric variants, streaming objects and a
 functional API that share one implementation, plus colour conversions (``metrics.color``).
 
 Images: (N, 3, H, W) RGB sRGB, float in [0, 1] or uint8 in 0..255 (scaled by 1/255). See ``docs/metrics.md``.

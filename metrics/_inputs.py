@@ -1,7 +1,7 @@
 """Input checks and conversions shared by every metric (one place, so every metric states its contract the same way).
 
-Image contract (DESIGN section 3): ``(N, 3, H, W)`` RGB tensors, float in ``[0, 1]`` or uint8 in ``0..255`` (scaled by
-1/255). NumPy arrays in the same layout are accepted and converted.
+Image contract (docs/metrics.md, input contract): ``(N, 3, H, W)`` RGB tensors, float in ``[0, 1]`` or uint8 in
+``0..255`` (scaled by 1/255). NumPy arrays in the same layout are accepted and converted.
 """
 
 from __future__ import annotations

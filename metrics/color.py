@@ -55,9 +55,9 @@ D65_WHITE = (0.95047, 1.0, 1.08883)
 _SRGB_DECODE_THRESHOLD = 0.04045
 _SRGB_ENCODE_THRESHOLD = 0.0031308
 # CIE Lab f(t): cube root above 0.008856, else the linear segment 7.787 t + 16/116; inverse threshold 0.2068966.
-_LAB_EPSILON = 0.008856
-_LAB_KAPPA_SLOPE = 7.787
-_LAB_OFFSET = 16.0 / 116.0
+LAB_EPSILON = 0.008856
+LAB_SLOPE = 7.787
+LAB_OFFSET = 16.0 / 116.0
 _LAB_INVERSE_THRESHOLD = 0.2068966
 
 
@@ -123,8 +123,8 @@ def xyz_to_lab(xyz: torch.Tensor) -> torch.Tensor:
     _check_float_image(xyz, 3, "xyz_to_lab(xyz)")
     wx, wy, wz = D65_WHITE
     t = torch.cat([xyz[:, 0:1] / wx, xyz[:, 1:2] / wy, xyz[:, 2:3] / wz], dim=1)
-    cube_root = torch.pow(torch.clamp(t, min=_LAB_EPSILON), 1.0 / 3.0)
-    f = torch.where(t > _LAB_EPSILON, cube_root, _LAB_KAPPA_SLOPE * t + _LAB_OFFSET)
+    cube_root = torch.pow(torch.clamp(t, min=LAB_EPSILON), 1.0 / 3.0)
+    f = torch.where(t > LAB_EPSILON, cube_root, LAB_SLOPE * t + LAB_OFFSET)
     fx, fy, fz = f[:, 0:1], f[:, 1:2], f[:, 2:3]
     return torch.cat([116.0 * fy - 16.0, 500.0 * (fx - fy), 200.0 * (fy - fz)], dim=1)
 
@@ -140,7 +140,7 @@ def lab_to_xyz(lab: torch.Tensor) -> torch.Tensor:
     fz = torch.clamp(fy - lab[:, 2:3] / 200.0, min=0.0)
     f = torch.cat([fx, fy, fz], dim=1)
     cubed = torch.pow(torch.clamp(f, min=_LAB_INVERSE_THRESHOLD), 3.0)
-    t = torch.where(f > _LAB_INVERSE_THRESHOLD, cubed, (f - _LAB_OFFSET) / _LAB_KAPPA_SLOPE)
+    t = torch.where(f > _LAB_INVERSE_THRESHOLD, cubed, (f - LAB_OFFSET) / LAB_SLOPE)
     wx, wy, wz = D65_WHITE
     return torch.cat([t[:, 0:1] * wx, t[:, 1:2] * wy, t[:, 2:3] * wz], dim=1)
 

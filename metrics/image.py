@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from metrics._inputs import to_unit_float
-from metrics.color import D65_WHITE, XYZ_FROM_RGB, rgb_to_linear
+from metrics.color import D65_WHITE, LAB_EPSILON, LAB_OFFSET, LAB_SLOPE, XYZ_FROM_RGB, rgb_to_linear
 
 __all__ = [
     "psnr",
@@ -478,9 +478,6 @@ LAB_CHUNK_PIXELS = 1 << 14
 
 # sRGB (linear) -> XYZ with each row divided by the D65 white: XYZ / white, the argument of the CIE f(t).
 _XYZ_OVER_WHITE = [[float(m) / w for m in row] for row, w in zip(XYZ_FROM_RGB, D65_WHITE)]
-_LAB_EPSILON = 0.008856
-_LAB_SLOPE = 7.787
-_LAB_OFFSET = 16.0 / 116.0
 _TWO_PI = 2.0 * math.pi
 _POW25_7 = 25.0**7
 _COS30, _SIN30 = math.cos(math.radians(30.0)), math.sin(math.radians(30.0))
@@ -552,8 +549,9 @@ def _lab_workspace(pixels: int, device: torch.device):
 
 
 def _lab_into(lab: torch.Tensor, rgb: torch.Tensor, v: types.SimpleNamespace) -> None:
-    """sRGB chunk (3, p), uint8 or float in [0, 1] -> CIE Lab (3, p) float64 written into ``lab``, with the constants
-    of ``metrics.color.rgb_to_lab`` (scikit-image's), in place in the workspace views ``v``."""
+    """sRGB chunk (3, p), uint8 or float in [0, 1] -> CIE Lab (3, p) float64 written into ``lab``, in place in the
+    workspace views ``v``: ``metrics.color.rgb_to_lab`` (scikit-image's formula, its constants imported from there)
+    without temporaries, for the metrics' hot loop."""
     if rgb.dtype == torch.uint8:
         v.codes_3p.copy_(rgb)
         torch.index_select(_linear_lut(rgb.device), 0, v.codes, out=v.linear_flat)
@@ -561,8 +559,8 @@ def _lab_into(lab: torch.Tensor, rgb: torch.Tensor, v: types.SimpleNamespace) ->
         v.linear.copy_(rgb_to_linear(rgb.to(torch.float64).clamp(0.0, 1.0)))
     # t = XYZ / white, then the CIE f(t): cube root above 0.008856, else 7.787 t + 16/116.
     t = torch.mm(_xyz_matrix(rgb.device), v.linear, out=v.work[0])
-    above = torch.gt(t, _LAB_EPSILON, out=v.above)
-    straight = torch.mul(t, _LAB_SLOPE, out=v.work[1]).add_(_LAB_OFFSET)
+    above = torch.gt(t, LAB_EPSILON, out=v.above)
+    straight = torch.mul(t, LAB_SLOPE, out=v.work[1]).add_(LAB_OFFSET)
     f = torch.where(above, _numpy_inplace(np.cbrt, t, t), straight, out=v.linear)
     fx, fy, fz = f.unbind(0)
     torch.mul(fy, 116.0, out=lab[0]).sub_(16.0)

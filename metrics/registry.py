@@ -14,6 +14,11 @@ Each metric declares the inputs it reads (``needs()``, ``metrics.engine.Need``);
 
 Longer than 500 lines for one reason: it is the one table of all 19 metrics (metadata, options, needs), which the
 CLI, the leaderboard and the docs read; the kernels live in ``metrics/image.py``, ``naturalness.py``, ``saliency.py``.
+
+Longer than 500 lines for one reason: each metric's class sits beside its registration and metadata, and the
+classifier-based metrics (``TopK``, ``Top1Agree``, ``FidEffl0``) subclass ``Metric`` and register here; in a module of
+their own, either the registry would import them to register them (an import cycle) or the registry would be complete
+only after some other import had run.
 """
 
 from __future__ import annotations

@@ -1,39 +1,19 @@
 """Atomic file output: write to a temporary file beside the target, then rename over it.
 
-A crash or an error half-way never leaves a truncated file where a good one (or none) was before.
+A crash or an error half-way never leaves a truncated file where a good one (or none) was before. ``atomic_path`` is
+``metrics.atomic.atomic_path`` (its one home, importable by every layer); this module adds the text and bytes writers
+and the clean-up of temporaries a killed writer left.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
+from metrics.atomic import atomic_path
 
-@contextlib.contextmanager
-def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path in the target's folder; on success rename it to ``path``, on error delete it.
-
-    Use for writers that want a file name (``torch.save``, ``Image.save``, ``df.to_csv``, ONNX export).
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
-    os.close(fd)
-    # mkstemp creates the file with mode 0600 and os.replace keeps it: give the output the usual umask-based mode.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    tmp_path = Path(tmp)
-    try:
-        yield tmp_path
-        os.replace(tmp_path, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp_path.unlink()
-        raise
+__all__ = ["atomic_path", "write_text", "write_bytes", "leftover_temporaries", "remove_leftover_temporaries"]
 
 
 def write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8") -> Path:

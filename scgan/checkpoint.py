@@ -31,6 +31,7 @@ import torch
 from scgan.atomic import atomic_path, remove_leftover_temporaries
 from scgan.config import ModelConfig, get_config
 from scgan.errors import InputError
+from scgan.state_dict import load_state_dict_strict
 
 CHECKPOINT_FORMAT = "scgan-bench/checkpoint/1"
 GLOBAL_FEATURES_FORMAT = "scgan-bench/global-features/1"
@@ -43,6 +44,8 @@ __all__ = [
     "load_generator",
     "save_global_features",
     "load_global_features",
+    "load_pretrained_global_features",
+    "init_global_features",
     "file_sha256",
     "remove_leftover_temporaries",
 ]
@@ -146,7 +149,7 @@ def load_generator(path: str | os.PathLike, device: str | torch.device = "cpu"):
 
     Returns ``(generator in eval mode on device, checkpoint dict)``.
     """
-    from scgan.model import build_generator, load_state_dict_strict
+    from scgan.model import build_generator
 
     checkpoint = load_checkpoint(path)
     spec = checkpoint.get("generator_spec")
@@ -191,3 +194,40 @@ def load_global_features(path: str | os.PathLike) -> dict[str, Any]:
     """Load a file written by :func:`save_global_features`; checks the format tag and the keys."""
     data = _load(path, "global-features file", trusted=False)
     return _check_payload(data, path, "global-features file", GLOBAL_FEATURES_FORMAT, ("config", "state_dict"))
+
+
+def load_pretrained_global_features(network: torch.nn.Module, path: str | os.PathLike) -> dict[str, Any]:
+    """Read a ``scgan pretrain-global`` file and load it into ``network`` (a :class:`scgan.model.GlobalFeatureNetwork`,
+    strict); returns the file's payload."""
+    payload = load_global_features(path)
+    network.load_pretrained(payload, path)
+    return payload
+
+
+def init_global_features(generator: torch.nn.Module, global_init: str) -> str:
+    """Initialise ``generator``'s global features for training; returns a description for the checkpoint.
+
+    ``global_init``: for ``vgg16-gray``, the path of a ``scgan pretrain-global`` file (the paper) or ``"none"`` (random
+    init, Table II); required. For ``efficientnet-lite0`` the packaged weights were loaded at build time, so it must
+    be ``""`` (a path or ``"none"`` is an error: nothing would be loaded, or the ablation belongs to VGG-16-Gray).
+    """
+    config = generator.config
+    if generator.global_features is None:
+        return "absent (--no-global)"
+    if config.global_backbone == "efficientnet-lite0":
+        if global_init not in ("", None):
+            raise InputError(
+                f"--global-init {global_init}: the efficientnet-lite0 global backbone uses the packaged ImageNet "
+                "weights (frozen); --global-init is for --global-backbone vgg16-gray"
+            )
+        return "efficientnet-lite0 (packaged ImageNet weights, frozen)"
+    if global_init in ("", None):
+        raise InputError(
+            "--global-init is required with --global-backbone vgg16-gray: the path of `scgan pretrain-global` output "
+            "(the paper), or 'none' for randomly initialised global features (Table II ablation, same as "
+            "--random-global)"
+        )
+    if global_init == "none":
+        return "random"
+    payload = load_pretrained_global_features(generator.global_features, global_init)
+    return f"{global_init} ({payload.get('source', 'unknown source')})"

@@ -10,7 +10,7 @@ Subcommands are plain modules found at run time in three command packages, in th
 
 Command modules must import quickly (heavy imports go inside ``run``), so that ``scgan --help`` stays fast.
 Discovering ``baselines`` and ``bench`` here, inside a function, keeps the lower packages from importing the
-upper ones at module level (DESIGN section 2).
+upper ones at module level (docs/architecture.md).
 
 Errors meant for the user (bad paths, bad arguments, bad images) are raised as ``ValueError``, ``FileNotFoundError``
 or ``scgan.errors.ScganError`` subclasses and printed as one line; so is every other ``OSError`` (permission denied,

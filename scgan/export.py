@@ -1,4 +1,4 @@
-"""ONNX export of an SCGAN generator behind the colorizer contract (DESIGN section 8), checked against ONNX Runtime.
+"""ONNX export of an SCGAN generator behind the colorizer contract (docs/baselines.md), checked against ONNX Runtime.
 
 The exported graph:
 

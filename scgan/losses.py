@@ -1,4 +1,4 @@
-"""SCGAN training losses (DESIGN section 5): reconstruction, attention, WGAN-GP and LSGAN adversarial terms.
+"""SCGAN training losses (docs/training.md): reconstruction, attention, WGAN-GP and LSGAN adversarial terms.
 
 Tensors here follow the trainer's normalisation: images ``(N, 3, H, W)`` RGB in ``[-1, 1]``, gray ``(N, 1, H, W)`` in
 ``[-1, 1]``, saliency ``(N, 1, H, W)`` in ``[0, 1]``. The element-wise hot spots (the saliency-weighted image, the

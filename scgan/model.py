@@ -1,6 +1,6 @@
 """SCGAN networks (Zhao et al., IEEE TCSVT 2020): generator with global features and saliency branch, PatchGAN critic.
 
-Layer facts follow DESIGN section 4 (paper + released code); module names follow the released code (``down1``,
+Layer facts follow docs/model.md (paper + released code); module names follow the released code (``down1``,
 ``up9``, ``conv5_3``, ``pool5``, ...) so that a layer can be found by the name the paper's code uses.
 
 Conventions of this module:
@@ -27,6 +27,7 @@ from torch.nn.utils import parametrizations
 
 from scgan.config import ModelConfig, get_config
 from scgan.errors import InputError
+from scgan.state_dict import load_state_dict_strict
 
 __all__ = [
     "ConvBlock",
@@ -38,11 +39,9 @@ __all__ = [
     "build_generator",
     "build_discriminator",
     "build_global_features",
-    "init_global_features",
     "count_parameters",
     "batchnorm_batch_statistics",
     "fold_spectral_norm",
-    "load_state_dict_strict",
 ]
 
 
@@ -143,25 +142,23 @@ class GlobalFeatureNetwork(nn.Module):
             x = getattr(self, name)(x)
         return x
 
-    def load_pretrained(self, path: str | os.PathLike) -> dict:
-        """Load weights written by ``scgan pretrain-global`` (strict); returns the file's payload.
+    def load_pretrained(self, payload: dict, source: str | os.PathLike = "global features") -> None:
+        """Load the payload of a ``scgan pretrain-global`` file (strict); read it with
+        ``scgan.checkpoint.load_global_features`` (``scgan.checkpoint.load_pretrained_global_features`` does both).
 
         File format (see docs/model.md): a ``torch.save`` dict with ``"format": "scgan-bench/global-features/1"``,
         ``"config"`` (the ModelConfig dict the network was built from) and ``"state_dict"`` (this module's state dict).
-        The widths and the spectral-norm switch must match this network's configuration.
+        The widths and the spectral-norm switch must match this network's configuration; ``source`` names the file in
+        errors.
         """
-        from scgan.checkpoint import load_global_features
-
-        payload = load_global_features(path)
         stored = get_config(payload["config"])
         for key in ("global_channels", "spectral_norm", "in_channels"):
             if getattr(stored, key) != getattr(self.config, key):
                 raise InputError(
-                    f"{path}: global features built with {key}={getattr(stored, key)!r}, "
+                    f"{source}: global features built with {key}={getattr(stored, key)!r}, "
                     f"this generator has {key}={getattr(self.config, key)!r}"
                 )
-        load_state_dict_strict(self, payload["state_dict"], path)
-        return payload
+        load_state_dict_strict(self, payload["state_dict"], source)
 
 
 class EfficientNetGlobalFeatures(nn.Module):
@@ -213,35 +210,6 @@ def _build_global_network(config: ModelConfig) -> nn.Module:
     if config.global_backbone == "efficientnet-lite0":
         return EfficientNetGlobalFeatures(config)
     return GlobalFeatureNetwork(config)
-
-
-def init_global_features(generator: Generator, global_init: str) -> str:
-    """Initialise ``generator``'s global features for training; returns a description for the checkpoint.
-
-    ``global_init``: for ``vgg16-gray``, the path of a ``scgan pretrain-global`` file (the paper) or ``"none"`` (random
-    init, Table II); required. For ``efficientnet-lite0`` the packaged weights were loaded at build time, so it must
-    be ``""`` (a path or ``"none"`` is an error: nothing would be loaded, or the ablation belongs to VGG-16-Gray).
-    """
-    config = generator.config
-    if generator.global_features is None:
-        return "absent (--no-global)"
-    if config.global_backbone == "efficientnet-lite0":
-        if global_init not in ("", None):
-            raise InputError(
-                f"--global-init {global_init}: the efficientnet-lite0 global backbone uses the packaged ImageNet "
-                "weights (frozen); --global-init is for --global-backbone vgg16-gray"
-            )
-        return "efficientnet-lite0 (packaged ImageNet weights, frozen)"
-    if global_init in ("", None):
-        raise InputError(
-            "--global-init is required with --global-backbone vgg16-gray: the path of `scgan pretrain-global` output "
-            "(the paper), or 'none' for randomly initialised global features (Table II ablation, same as "
-            "--random-global)"
-        )
-    if global_init == "none":
-        return "random"
-    payload = generator.global_features.load_pretrained(global_init)
-    return f"{global_init} ({payload.get('source', 'unknown source')})"
 
 
 class SaliencyBranch(nn.Module):
@@ -474,27 +442,3 @@ def fold_spectral_norm(generator: Generator) -> Generator:
         # the power-iteration vectors (`...weight.0._u`, `_v`) have no counterpart
     load_state_dict_strict(folded, state, "fold_spectral_norm")
     return folded.eval()
-
-
-def load_state_dict_strict(module: nn.Module, state_dict: dict, source) -> None:
-    """``load_state_dict(strict=True)`` with an error that names the file and the mismatched keys."""
-    try:
-        module.load_state_dict(state_dict, strict=True)
-    except RuntimeError as exc:
-        expected = set(module.state_dict())
-        got = set(state_dict)
-        missing = sorted(expected - got)
-        unexpected = sorted(got - expected)
-        detail = []
-        if missing:
-            detail.append(f"missing keys {missing[:5]}{' ...' if len(missing) > 5 else ''} ({len(missing)})")
-        if unexpected:
-            more = " ..." if len(unexpected) > 5 else ""
-            detail.append(f"unexpected keys {unexpected[:5]}{more} ({len(unexpected)})")
-        if not detail:
-            detail.append(str(exc).splitlines()[-1].strip() if str(exc) else "shape mismatch")
-        raise InputError(f"{source}: weights do not match the model: {'; '.join(detail)}") from exc
-
-
-# The name the checkpoint loader and the trainer first used.
-_load_state_dict_strict = load_state_dict_strict

@@ -1,4 +1,4 @@
-"""Perceptual loss: L1 between intermediate features of a frozen ImageNet network (DESIGN section 5).
+"""Perceptual loss: L1 between intermediate features of a frozen ImageNet network (docs/training.md).
 
 The paper uses VGG-16 ``conv3_3``. VGG-16 ImageNet weights cannot be downloaded here, so the network is pluggable:
 

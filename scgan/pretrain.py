@@ -1,4 +1,4 @@
-"""Global feature network pretraining (DESIGN section 5): VGG-16-Gray learns ImageNet-like semantics from gray photos.
+"""Global feature network pretraining (docs/training.md): VGG-16-Gray learns ImageNet-like semantics from gray photos.
 
 Two sources, recorded in the output file (``"source"``):
 
@@ -16,7 +16,8 @@ held-out split is a seeded permutation (``val_fraction`` of the images, at least
 needs them (``workers`` DataLoader processes), so memory does not grow with the data set. Output: the
 ``scgan-bench/global-features/1`` file of ``scgan.checkpoint.save_global_features`` (``config``, ``state_dict`` of the
 global feature network) plus ``source``, ``epochs``, ``val_metric`` name/value, ``train_images``, ``val_images`` and the
-head's weights (``head_state_dict``), loadable by ``generator.global_features.load_pretrained(path)``.
+head's weights (``head_state_dict``), loadable by
+``scgan.checkpoint.load_pretrained_global_features(generator.global_features, path)``.
 """
 
 from __future__ import annotations
@@ -132,8 +133,8 @@ def pretrain_global(config: PretrainConfig, progress: bool = True) -> PretrainRe
     from scgan.checkpoint import save_global_features
     from scgan.config import get_config
     from scgan.data import list_images, scan_images
+    from scgan.devices import resolve_device
     from scgan.model import build_global_features
-    from scgan.training.distributed import resolve_device
 
     config.validate()
     device = resolve_device(config.device)

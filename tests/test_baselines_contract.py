@@ -10,7 +10,8 @@ import torch
 from onnx import TensorProto, helper
 
 from baselines.contract import ContractError, read_metadata, validate_colorizer, write_metadata
-from baselines.runner import CPU_PROVIDER, OnnxColorizer, choose_providers, gpu_usable
+from baselines.runner import CPU_PROVIDER, OnnxColorizer, choose_providers
+from metrics.device import cuda_usable
 
 GOOD_METADATA = {"name": "toy", "input_size": "8", "source": "hand-written graph", "paper": "none"}
 
@@ -101,7 +102,7 @@ def test_write_metadata_round_trip(tmp_path):
 def test_provider_choice_on_this_machine_is_cpu_and_silent(tmp_path, capfd):
     path = make_toy_model(tmp_path / "toy.onnx")
     capfd.readouterr()
-    if gpu_usable():
+    if cuda_usable():
         pytest.skip("a usable GPU is present: the CPU-only expectation does not apply")
     assert choose_providers("auto") == [CPU_PROVIDER]
     colorizer = OnnxColorizer(path, device="auto")

@@ -57,7 +57,7 @@ def test_onnx_spec_runs_the_shared_colorize_pipeline(tmp_path):
     raw = method.colorize(images, raw=True)
     recombined = method.colorize(images, raw=False)
     assert raw.shape == recombined.shape == (2, 3, 40, 40)
-    # The shared pipeline does the resizing and the recombination (DESIGN section 8).
+    # The shared pipeline does the resizing and the recombination (docs/baselines.md).
     from scgan.colorize import colorize
 
     torch.testing.assert_close(recombined, colorize(method, images, raw=False))

@@ -23,7 +23,8 @@ SMALL_PIX2PIX_SAL = ["--option", "num_downs=5", "--option", "ngf=8"]  # 64 px is
 def saliency_dir(tmp_path_factory) -> Path:
     """Spectral-residual maps of the six embedded sample photos at 64 px (the tiny preset's size)."""
     from scgan.data import list_images
-    from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
+    from scgan.saliency import generate_saliency_maps
+    from scgan.saliency_detectors import SpectralResidualDetector
 
     out = tmp_path_factory.mktemp("saliency")
     generate_saliency_maps(list_images("samples"), out, SpectralResidualDetector(), size=64, progress=False)

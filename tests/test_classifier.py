@@ -7,6 +7,9 @@ Measured accuracy of the default classifier (ONNX Runtime, CPU; ``--runslow`` ru
   ImageNet mean/std instead of ``(x*255-127)/128``: top-1 0.7838 (-4.7 points), NLL 1.030 vs 0.759.
 - its first 400 images (the default-suite subset): top-1 0.8125 vs 0.7975 with mean/std; NLL 0.842 vs 1.057.
 - ``imagenet-train-sample`` (974 images, one per class): top-1 0.8850, top-5 0.9733; mean/std: 0.7854 (-10 points).
+
+Longer than 500 lines for one reason: the tests share module-scoped fixtures that are slow to build (the network, one
+ONNX export into a temporary cache, the two backends' classifiers); split, each module would export and load again.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from metrics.classifier.efficientnet_lite0 import (
 )
 from metrics.classifier.preprocess import center_crop, check_images, resize_short_side
 from metrics.classifier.vgg16 import CONV_INDICES, VGG16, expected_keys, load_vgg16, random_vgg16_state_dict
+from metrics.device import cuda_usable, resolve_device
 
 # Narrow widths in the VGG-16 layout: same keys and depth, a few hundred kB, so the alternative is tested quickly.
 SLIM_VGG_WIDTHS = (4, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8, 8)
@@ -338,7 +342,7 @@ def test_a_broken_or_stale_cache_file_is_exported_again(tmp_path, slim_vgg_path)
 
 
 def test_atomic_write_helper_leaves_nothing_on_error(tmp_path):
-    from metrics.classifier._atomic import atomic_path
+    from metrics.atomic import atomic_path
 
     with atomic_path(tmp_path / "sub" / "ok.onnx") as tmp:
         tmp.write_bytes(b"complete")
@@ -366,8 +370,8 @@ def test_cpu_session_is_quiet_and_really_on_cpu(onnx_cache, ort_classifier, capf
     assert session.get_providers() == ["CPUExecutionProvider"]
     assert "CUDA" not in out + err and "error" not in (out + err).lower()
     if not torch.cuda.is_available():
-        assert onnx_rt.cuda_usable() is False
-        assert onnx_rt.resolve_device("auto") == "cpu"
+        assert cuda_usable() is False
+        assert resolve_device("auto") == "cpu"
         with pytest.raises(ValueError, match="no CUDA GPU"):
             load_classifier(device="cuda")
         assert load_classifier(backend="torch", device="auto").device == "cpu"
@@ -564,7 +568,7 @@ def test_bad_specs_give_clear_errors(kwargs, error, message):
 
 
 def test_package_imports_neither_scgan_kernels_nor_torchvision():
-    """DESIGN section 2: metrics/ imports neither scgan/ nor kernels/; torchvision does not import here."""
+    """docs/architecture.md: metrics/ imports neither scgan/ nor kernels/; torchvision does not import here."""
     import ast
 
     import metrics.classifier as pkg

@@ -1,5 +1,9 @@
 """Tests of the image data layer (scgan.data): reading every pixel format, the gray rule, listing, labels, samples,
-resize policies, tensors, atomic saving, scanning, the dataset and pairing. Small images made in tmp_path."""
+resize policies, tensors, atomic saving, scanning, the dataset and pairing. Small images made in tmp_path.
+
+Longer than 500 lines for one reason: every section makes its images with the helpers below (``random_rgb``,
+``touch_image``, ``write_png16``), and ``tests/`` is not a package, so test modules cannot share a helper module.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""ONNX export: the colorizer contract (DESIGN section 8), checked against ONNX Runtime, written atomically."""
+"""ONNX export: the colorizer contract (docs/baselines.md), checked against ONNX Runtime, written atomically."""
 
 from __future__ import annotations
 

@@ -6,10 +6,11 @@ import pytest
 import torch
 from torch import nn
 
+from scgan.checkpoint import init_global_features
 from scgan.config import get_config
 from scgan.errors import InputError
 from scgan.losses import AdversarialLoss, gradient_penalty, kernel_ops
-from scgan.model import EfficientNetGlobalFeatures, GlobalFeatureNetwork, build_generator, init_global_features
+from scgan.model import EfficientNetGlobalFeatures, GlobalFeatureNetwork, build_generator
 from scgan.training.config import TrainConfig
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -238,7 +238,7 @@ class _TinyCritic(torch.nn.Module):
 
 
 def _train_losses(ops, generator, critic_c, critic_a, batches, steps):
-    """Stage-2 steps (DESIGN section 5): WGAN-GP on both critics, then L1 + 0.5 attention + 0.05 GAN for G."""
+    """Stage-2 steps (docs/training.md): WGAN-GP on both critics, then L1 + 0.5 attention + 0.05 GAN for G."""
     opt_g = torch.optim.Adam(generator.parameters(), lr=1e-3, betas=(0.5, 0.999))
     opt_d = torch.optim.Adam(list(critic_c.parameters()) + list(critic_a.parameters()), lr=1e-3, betas=(0.5, 0.999))
     losses = []

@@ -19,7 +19,7 @@ import pytest
 import torch
 from PIL import Image
 
-from bench import leaderboard, report
+from bench import evaluation, leaderboard, methods, report
 from bench.leaderboard import LeaderboardConfig, run_leaderboard
 from bench.protocols import PROTOCOLS, get_protocol
 from scgan.cli import main as cli_main
@@ -272,8 +272,8 @@ def test_bad_arguments_are_clear(tmp_path):
                                           quiet=True))
     assert leaderboard.select_metrics(get_protocol("wang"), ["cci_ratio", "delta_cf", "psnr"], False) == (
         "psnr", "cci", "cf_abs")
-    assert leaderboard.split_display_name("onnx:a=b/c.onnx=mine") == ("onnx:a=b/c.onnx", "mine")
-    assert leaderboard.split_display_name("onnx:dir=x/model.onnx") == ("onnx:dir=x/model.onnx", None)
+    assert methods.split_display_name("onnx:a=b/c.onnx=mine") == ("onnx:a=b/c.onnx", "mine")
+    assert methods.split_display_name("onnx:dir=x/model.onnx") == ("onnx:dir=x/model.onnx", None)
     assert cli_main(["leaderboard", "--data", str(tmp_path / "missing"), "--out", str(tmp_path / "o")]) == 2
 
 
@@ -426,15 +426,15 @@ def test_fid_from_features_against_the_metrics_package(tmp_path):
     # Two ranks' results, each in its own order: merged, the features are put back in image order.
     rank0 = {"__gt__": [(first, gt[:20])], "a": [(first, shifted[:20])], "b": [(np.arange(40), gt)]}
     rank1 = {"__gt__": [(second, gt[20:])], "a": [(second, shifted[20:])]}
-    merged = leaderboard.merge_results([leaderboard.EvalResult([], rank1, [], [], {}),
-                                        leaderboard.EvalResult([], rank0, [], [], {})])
-    frame = leaderboard.dataset_metrics_frame(merged.features, ["a", "b"], set(range(40))).set_index("method")
+    merged = evaluation.merge_results([evaluation.EvalResult([], rank1, [], [], {}),
+                                        evaluation.EvalResult([], rank0, [], [], {})])
+    frame = evaluation.dataset_metrics_frame(merged.features, ["a", "b"], set(range(40))).set_index("method")
     assert frame.loc["a", "fid_effl0"] == pytest.approx(frechet_distance(shifted, gt), rel=1e-12)
     assert abs(frame.loc["b", "fid_effl0"]) < 1e-9
     # --skip-bad: a method failed on images 30..39, so every FID is computed on the 30 images all methods cover.
     keep = set(range(30))
     features = {"__gt__": [(np.arange(40), gt)], "a": [(np.arange(30), shifted[:30])], "b": [(np.arange(40), gt)]}
-    frame = leaderboard.dataset_metrics_frame(features, ["a", "b"], keep).set_index("method")
+    frame = evaluation.dataset_metrics_frame(features, ["a", "b"], keep).set_index("method")
     assert frame.loc["a", "fid_effl0"] == pytest.approx(frechet_distance(shifted[:30], gt[:30]), rel=1e-12)
     assert (frame["fid_images"] == 30).all()
     summary = report.build_report(

@@ -22,7 +22,7 @@ from scgan.model import (
     fold_spectral_norm,
 )
 
-# The released architecture (DESIGN section 4 / issue 3): trainable parameters of the 256-pixel configuration.
+# The released architecture (docs/model.md / issue 3): trainable parameters of the 256-pixel configuration.
 PAPER_GENERATOR = 58_755_200
 PAPER_GLOBAL_FEATURES = 17_077_952
 PAPER_SALIENCY = 1_624_448
@@ -335,7 +335,12 @@ def test_fold_spectral_norm_keeps_the_eval_function():
 
 
 def test_global_features_pretrained_round_trip(tmp_path):
-    from scgan.checkpoint import GLOBAL_FEATURES_FORMAT, load_global_features, save_global_features
+    from scgan.checkpoint import (
+        GLOBAL_FEATURES_FORMAT,
+        load_global_features,
+        load_pretrained_global_features,
+        save_global_features,
+    )
 
     torch.manual_seed(0)
     config = PRESETS["scgan-tiny"]
@@ -348,15 +353,15 @@ def test_global_features_pretrained_round_trip(tmp_path):
     generator = build_generator(config)
     key = "conv3_1.conv.parametrizations.weight.original"
     assert not torch.equal(generator.global_features.state_dict()[key], pretrained.state_dict()[key])
-    generator.global_features.load_pretrained(path)
+    load_pretrained_global_features(generator.global_features, path)
     for name, value in pretrained.state_dict().items():
         assert torch.equal(generator.global_features.state_dict()[name], value), name
 
     other = build_generator("scgan-64")
     with pytest.raises(InputError, match="global_channels"):
-        other.global_features.load_pretrained(path)
+        load_pretrained_global_features(other.global_features, path)
     with pytest.raises(FileNotFoundError, match="missing.pt"):
-        generator.global_features.load_pretrained(tmp_path / "missing.pt")
+        load_pretrained_global_features(generator.global_features, tmp_path / "missing.pt")
 
 
 def test_generator_fits_a_tiny_target():

@@ -131,7 +131,8 @@ def test_saliency_refuses_a_folder_of_maps_it_did_not_make(tmp_path, capsys):
 
 
 def test_trainer_check_refuses_maps_that_do_not_match(tmp_path):
-    from scgan.saliency import MANIFEST_NAME, SpectralResidualDetector, check_saliency_maps, generate_saliency_maps
+    from scgan.saliency import MANIFEST_NAME, check_saliency_maps, generate_saliency_maps
+    from scgan.saliency_detectors import SpectralResidualDetector
 
     photos = _photos(tmp_path / "photos")
     entries = data.list_images(photos)
@@ -210,7 +211,9 @@ def no_image_read(monkeypatch):
     def refuse(*args, **kwargs):
         raise AssertionError("an image was read before the output was checked")
 
-    monkeypatch.setattr(data, "load_image", refuse)
+    # every module of the data layer that decodes through its own binding of load_image
+    for module in (data, data.listing, data.resize, data.dataset):
+        monkeypatch.setattr(module, "load_image", refuse)
 
 
 @pytest.mark.parametrize("command", ["eval", "leaderboard", "cci-report"])
@@ -445,7 +448,7 @@ def test_protocol_decode_holds_no_full_size_float_or_wide_copy(tmp_path):
 
 def test_chroma_p99_by_bands_equals_numpy_percentile(monkeypatch):
     rng = np.random.default_rng(0)
-    monkeypatch.setattr(data, "_CHROMA_CHUNK_PIXELS", 64)  # many bands even on small images
+    monkeypatch.setattr(data.imageio, "_CHROMA_CHUNK_PIXELS", 64)  # many bands even on small images
     for _ in range(200):
         height, width = (int(v) for v in rng.integers(1, 40, 2))
         spread = int(rng.integers(1, 256))

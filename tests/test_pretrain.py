@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from scgan.checkpoint import load_pretrained_global_features
 from scgan.cli import main
 from scgan.errors import InputError
 from scgan.model import build_generator
@@ -30,12 +31,12 @@ def test_pretrain_global_distillation_command_loads_into_generator(tmp_path, cap
     assert info["source"] == "distillation" and info["teacher"] == "efficientnet-lite0"
     assert 0.0 <= info["val_value"] <= 1.0 and len(info["history"]) == 2
     generator = build_generator("scgan-tiny")
-    payload = generator.global_features.load_pretrained(out)  # strict
+    payload = load_pretrained_global_features(generator.global_features, out)  # strict
     for key, value in payload["state_dict"].items():
         assert torch.equal(generator.global_features.state_dict()[key], value)
     # A preset with other widths refuses the file.
     with pytest.raises(InputError, match="global_channels"):
-        build_generator("scgan-64").global_features.load_pretrained(out)
+        load_pretrained_global_features(build_generator("scgan-64").global_features, out)
 
 
 def test_pretrain_global_classification_with_labels(tmp_path):

@@ -11,13 +11,8 @@ from PIL import Image
 from scgan.cli import main
 from scgan.data import list_images
 from scgan.errors import InputError
-from scgan.saliency import (
-    CONTACT_SHEET_NAME,
-    OnnxSaliencyDetector,
-    load_map,
-    map_name,
-    spectral_residual_saliency,
-)
+from scgan.saliency import CONTACT_SHEET_NAME, load_map, map_name
+from scgan.saliency_detectors import OnnxSaliencyDetector, spectral_residual_saliency
 
 
 def _square_on_texture(size: int = 96, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

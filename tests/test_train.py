@@ -1,4 +1,8 @@
-"""The two-stage trainer on the embedded sample photos with the tiny preset: steps, overfit, resume, NaN stop, DDP."""
+"""The two-stage trainer on the embedded sample photos with the tiny preset: steps, overfit, resume, NaN stop, DDP.
+
+Longer than 500 lines for one reason: the runs share one module-scoped set of saliency maps (the ``saliency_dir``
+fixture, the slow part) and the ``tiny`` config helper; in several modules each would compute its own maps.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,8 @@ import scgan.training.scgan_method as scgan_method_module
 from scgan.checkpoint import load_checkpoint, load_generator
 from scgan.cli import main
 from scgan.errors import InputError
-from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
+from scgan.saliency import generate_saliency_maps
+from scgan.saliency_detectors import SpectralResidualDetector
 from scgan.training import TrainConfig, Trainer, TrainingDiverged, step_random, train
 
 ROOT = Path(__file__).resolve().parents[1]

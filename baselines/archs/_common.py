@@ -73,36 +73,3 @@ def read_weights_file(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor],
     if not isinstance(data, Mapping) or not all(isinstance(v, torch.Tensor) for v in data.values()):
         raise ValueError(f"{path}: expected a state dict (names -> tensors), got {type(data).__name__}")
     return dict(data), released
-
-
-def _listed(keys: list[str]) -> str:
-    return f"{keys[:8]}{' ...' if len(keys) > 8 else ''} ({len(keys)} in all)"
-
-
-def load_state_dict_strict(module: nn.Module, state_dict: Mapping[str, torch.Tensor], what: str) -> None:
-    """Load ``state_dict`` into ``module`` strictly, keys as they are.
-
-    No key mapping is needed: the modules use the authors' own parameter names (eccv16, siggraph17, pix2pix) or this
-    project's layout (the others). The only tolerated difference: BatchNorm ``num_batches_tracked`` counters absent
-    from the file (weights saved by PyTorch < 0.4.1 or converted from Caffe/Torch7 have none; they do not affect
-    inference) are set to 0. Any other missing key, unexpected key or shape mismatch raises ValueError naming the
-    keys and ``what``.
-    """
-    loaded = dict(state_dict)
-    expected = module.state_dict()
-    missing = [k for k in expected if k not in loaded and not k.endswith("num_batches_tracked")]
-    unexpected = [k for k in loaded if k not in expected]
-    problems = []
-    if missing:
-        problems.append(f"missing keys {_listed(missing)}")
-    if unexpected:
-        problems.append(f"unexpected keys {_listed(unexpected)}")
-    for key, value in loaded.items():
-        if key in expected and tuple(value.shape) != tuple(expected[key].shape):
-            problems.append(f"{key}: shape {tuple(value.shape)} in the file, {tuple(expected[key].shape)} in the model")
-    if problems:
-        raise ValueError(f"{what}: state dict does not match the architecture: " + "; ".join(problems))
-    for key in expected:
-        if key.endswith("num_batches_tracked") and key not in loaded:
-            loaded[key] = torch.zeros((), dtype=torch.long)
-    module.load_state_dict(loaded, strict=True)

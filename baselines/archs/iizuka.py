@@ -27,7 +27,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import LabColorizer, load_state_dict_strict
+from scgan.state_dict import load_state_dict_strict
+
+from ._common import LabColorizer
 
 NAME = "iizuka"
 PAPER = (
@@ -126,7 +128,7 @@ def build(global_size: int = GLOBAL_SIZE, num_classes: int = NUM_CLASSES) -> Iiz
 
 def load_weights(model: IizukaNet, state_dict, released: bool = True) -> None:
     """Load weights in this project's layout (strict). The authors' Torch7 file must be converted to it first."""
-    load_state_dict_strict(model, state_dict, what=f"{NAME} weights")
+    load_state_dict_strict(model, state_dict, f"{NAME} weights", fill_batchnorm_counters=True)
 
 
 def chroma01_to_ab(chroma01: torch.Tensor) -> torch.Tensor:

@@ -21,7 +21,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import load_state_dict_strict
+from scgan.state_dict import load_state_dict_strict
 
 NAME = "pix2pix"
 PAPER = "Isola, Zhu, Zhou, Efros. Image-to-Image Translation with Conditional Adversarial Networks. CVPR 2017"
@@ -127,7 +127,7 @@ def build(num_downs: int = NUM_DOWNS, ngf: int = 64) -> UnetGenerator:
 
 def load_weights(model: UnetGenerator, state_dict, released: bool = True) -> None:
     """Load a state dict in the authors' nested key layout (``model.model.1.model.1.weight`` ...; strict)."""
-    load_state_dict_strict(model, state_dict, what=f"{NAME} weights")
+    load_state_dict_strict(model, state_dict, f"{NAME} weights", fill_batchnorm_counters=True)
 
 
 class Colorizer(nn.Module):

@@ -6,7 +6,7 @@ docs/baselines.md. Both take gray ``2 y - 1`` (N, 1, H, W) and return ``(rgb, sa
 rgb (N, 3, H, W) tanh in [-1, 1], saliency (N, 1, H, W) sigmoid in [0, 1], so SCGAN's trainer (L1 + attention loss
 + GAN) trains them unchanged.
 
-Saliency head (``SaliencyHead``, as SCGAN's branch, DESIGN section 4): decoder features at 1/8, 1/4 and 1/2 of the
+Saliency head (``SaliencyHead``, as SCGAN's branch, docs/model.md): decoder features at 1/8, 1/4 and 1/2 of the
 input (before their skip concatenation) are each brought to 128 channels at 1/2 resolution (two, one and zero
 "upsample-convs": nearest x2 + 3x3 conv + BN + LeakyReLU(0.2)), concatenated (384), one more upsample-conv to 128 at
 full resolution, a 3x3 conv to 1 channel and a sigmoid.
@@ -24,7 +24,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import load_state_dict_strict
+from scgan.state_dict import load_state_dict_strict
 
 PIX2PIX_SAL = "pix2pix-sal"
 URESNET_SAL = "uresnet-sal"
@@ -200,7 +200,7 @@ def build_uresnet_sal(widths: tuple[int, ...] = (64, 128, 256, 512, 512)) -> URe
 
 def load_weights(model: nn.Module, state_dict, released: bool = True) -> None:
     """Load weights in this project's layout (strict); no weights were ever released for these variants."""
-    load_state_dict_strict(model, state_dict, what=f"{type(model).__name__} weights")
+    load_state_dict_strict(model, state_dict, f"{type(model).__name__} weights", fill_batchnorm_counters=True)
 
 
 class Colorizer(nn.Module):

@@ -40,7 +40,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._common import LabColorizer, load_state_dict_strict
+from scgan.state_dict import load_state_dict_strict
+
+from ._common import LabColorizer
 
 NAME = "zhang-eccv16"
 PAPER = "Zhang, Isola, Efros. Colorful Image Colorization. ECCV 2016"
@@ -170,7 +172,7 @@ def load_weights(model: ECCVGenerator, state_dict, released: bool = True) -> Non
     T = 1.0, which reproduces their released inference exactly; ``released=False`` (trained with this project, plain
     class scores) sets the paper's T = 0.38. See the module docstring for why.
     """
-    load_state_dict_strict(model, state_dict, what=f"{NAME} weights")
+    load_state_dict_strict(model, state_dict, f"{NAME} weights", fill_batchnorm_counters=True)
     if model.fixed_temperature is None:
         model.annealing_temperature = RELEASED_FORWARD_TEMPERATURE if released else TEMPERATURE
 

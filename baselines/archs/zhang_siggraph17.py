@@ -17,7 +17,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._common import LabColorizer, load_state_dict_strict
+from scgan.state_dict import load_state_dict_strict
+
+from ._common import LabColorizer
 
 NAME = "zhang-siggraph17"
 PAPER = (
@@ -103,7 +105,7 @@ def build() -> SIGGRAPHGenerator:
 
 def load_weights(model: SIGGRAPHGenerator, state_dict, released: bool = True) -> None:
     """Load weights in the authors' key layout (identical names; strict). ``released`` makes no difference here."""
-    load_state_dict_strict(model, state_dict, what=f"{NAME} weights")
+    load_state_dict_strict(model, state_dict, f"{NAME} weights", fill_batchnorm_counters=True)
 
 
 class Colorizer(LabColorizer):

@@ -1,4 +1,4 @@
-"""`scgan export`: write a colorizer as one ONNX file following the contract of DESIGN section 8, checked against
+"""`scgan export`: write a colorizer as one ONNX file following the contract of docs/baselines.md, checked against
 PyTorch with ONNX Runtime (max abs difference printed; the export fails above 1e-4)."""
 
 from __future__ import annotations

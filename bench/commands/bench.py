@@ -25,7 +25,7 @@ def run(args) -> int:
 
     import bench
     from bench import benchjson, report
-    from bench.leaderboard import device_description, git_commit, versions
+    from bench.provenance import device_description, git_commit, versions
     from scgan import paths
     from scgan.errors import InputError
 

@@ -11,6 +11,19 @@ DESCRIPTION = (
 )
 
 
+def _protocol_name(text: str) -> str:
+    """A known protocol's name (checked against ``bench.protocols.PROTOCOLS`` when the arguments are parsed, so that
+    building the CLI's parser imports nothing heavy)."""
+    import argparse
+
+    from bench.protocols import get_protocol
+
+    try:
+        return get_protocol(text).name
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--protocol: ")) from None
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--data", default="samples",
                         help="image folder or list file (default: 'samples', the embedded sample photos)")
@@ -19,8 +32,9 @@ def add_arguments(parser) -> None:
                         help="comma-separated specs: gt,gray,onnx:PATH[=NAME],scgan:CKPT[=NAME],BASELINE[:WEIGHTS] "
                              "(default: every method usable on a fresh install)")
     parser.add_argument("--out", default="leaderboard-out", help="output folder (default: ./leaderboard-out)")
-    parser.add_argument("--protocol", default="scgan-paper", choices=("scgan-paper", "wang"),
-                        help="evaluation protocol (default: scgan-paper)")
+    parser.add_argument("--protocol", default="scgan-paper", type=_protocol_name,
+                        help="evaluation protocol, a name of bench.protocols.PROTOCOLS (default: scgan-paper; "
+                             "docs/leaderboard.md describes each)")
     parser.add_argument("--metrics", default=None, help="comma-separated subset of the protocol's metrics")
     parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
@@ -41,7 +55,8 @@ def run(args) -> int:
     from pathlib import Path
 
     from bench import report
-    from bench.leaderboard import LeaderboardConfig, parse_method_list, run_leaderboard
+    from bench.leaderboard import LeaderboardConfig, run_leaderboard
+    from bench.methods import parse_method_list
     from scgan.errors import InputError
 
     if args.batch_size < 1:

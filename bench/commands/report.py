@@ -16,7 +16,7 @@ def run(args) -> int:
     import json
     from pathlib import Path
 
-    from bench import report
+    from bench import figures, report
     from scgan.errors import InputError
 
     rows_path = Path(args.rows)
@@ -47,7 +47,7 @@ def run(args) -> int:
             raise ValueError(f"--rows {rows_path}: protocol hash {sorted(hashes)} differs from {folder / 'run.json'} "
                              f"({recorded}); move the rows away from that run.json or restore the matching one")
     out = Path(args.out)
-    figures = report.existing_figures(folder)
+    figures = figures.existing_figures(folder)
     from scgan import paths
 
     # The output-safety rule: everything read here stays untouched (so --out is never the rows' own folder).

@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from metrics.device import resolve_device
+
 from . import onnx_classifier as onnx_rt
 from .efficientnet_lite0 import FEATURE_DIM, build_efficientnet_lite0, file_sha256, packaged_weights_path
 from .preprocess import (
@@ -208,7 +210,7 @@ def load_classifier(spec: str = "efficientnet-lite0", backend: str = "onnxruntim
         raise ValueError(f"backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     kind, path = _parse_spec(spec)
     auto = str(device) == "auto"
-    device = onnx_rt.resolve_device(device, backend)
+    device = resolve_device(device, backend)
 
     if kind == "onnx":
         if backend != "onnxruntime":

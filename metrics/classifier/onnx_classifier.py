@@ -20,7 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._atomic import atomic_path
+from metrics.atomic import atomic_path
+from metrics.device import cuda_usable
 
 #: Bump when the exported graph changes (inputs, outputs, opset): old cache files are then ignored.
 EXPORT_FORMAT = "scgan-classifier-onnx-v1"
@@ -37,39 +38,9 @@ def cache_dir() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "scgan-bench"
 
 
-def cuda_usable() -> bool:
-    """True only when torch sees a GPU and this onnxruntime build has the CUDA provider.
-
-    onnxruntime-gpu lists ``CUDAExecutionProvider`` as available even on machines without a GPU; asking for it
-    there prints CUDA errors and falls back to CPU, so torch's view of the hardware decides.
-    """
-    import onnxruntime as ort
-
-    return torch.cuda.is_available() and "CUDAExecutionProvider" in ort.get_available_providers()
-
-
-def resolve_device(device: str | torch.device, backend: str = "torch") -> str:
-    """Normalise ``device`` to ``"cpu"`` or ``"cuda[:N]"``; ``"auto"`` picks CUDA only when it is really usable by
-    ``backend`` (``torch``: a GPU; ``onnxruntime``: a GPU and :func:`cuda_usable`).
-
-    Raises ValueError for an unknown device or a CUDA device on a machine without one.
-    """
-    text = str(device)
-    if text == "auto":
-        usable = cuda_usable() if backend == "onnxruntime" else torch.cuda.is_available()
-        return "cuda" if usable else "cpu"
-    if text == "cpu":
-        return "cpu"
-    if text == "cuda" or text.startswith("cuda:"):
-        if not torch.cuda.is_available():
-            raise ValueError(f"device {text!r}: no CUDA GPU is available here (use device='cpu' or 'auto')")
-        return text
-    raise ValueError(f"device {text!r}: expected 'cpu', 'cuda', 'cuda:N' or 'auto'")
-
-
 def create_session(path: str | Path, device: str = "cpu", num_threads: int | None = None,
                    cpu_fallback: bool = False):
-    """An ``onnxruntime.InferenceSession`` on ``device`` (from :func:`resolve_device`), logging errors only.
+    """An ``onnxruntime.InferenceSession`` on ``device`` (from ``metrics.device.resolve_device``), logging errors only.
 
     CUDA is requested only for a CUDA device and only when :func:`cuda_usable`; the providers the session really got
     are checked (``session.get_providers()``): when CUDA was asked for and not obtained (e.g. missing CUDA libraries),

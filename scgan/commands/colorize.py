@@ -36,22 +36,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _resolve_device(name: str):
-    import torch
-
-    from scgan.errors import InputError
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError as exc:
-        raise InputError(f"--device: {exc}") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"--device {name}: CUDA is not available on this machine")
-    return device
-
-
 def collect_entries(inputs: list[str]):
     """INPUT arguments -> image entries with output names; a name produced twice is an error."""
     from pathlib import Path
@@ -101,11 +85,12 @@ def run(args: argparse.Namespace) -> int:
     from scgan.atomic import write_text
     from scgan.colorize import ScganColorizer, colorize_images, colorize_with_saliency
     from scgan.data import load_image, save_image, to_tensor
+    from scgan.devices import resolve_device
     from scgan.errors import ImageReadError, InputError
 
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be >= 1, got {args.batch_size}")
-    device = _resolve_device(args.device)
+    device = resolve_device(args.device)
     entries = collect_entries(args.inputs)
     out_dir = Path(args.out)
     saliency_dir = Path(args.saliency_dir) if args.saliency_dir else out_dir.with_name(out_dir.name + "_saliency")

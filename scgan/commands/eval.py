@@ -8,7 +8,7 @@ NAME = "eval"
 HELP = "evaluate colorizations against ground truth: per-image metric rows (CSV) and a dataset summary"
 DESCRIPTION = """\
 Pair ground-truth and predicted images by name (relative path; the extension may differ), compute the metrics of
-DESIGN section 7 on every pair, write one CSV row per image (file + one column per metric) and print the dataset
+docs/metrics.md on every pair, write one CSV row per image (file + one column per metric) and print the dataset
 summary (means of per-image values, cci_ratio, delta_cf, top1, ...). Gray ground-truth images are excluded and listed.
 Without --metrics: every metric that needs no classifier, plus top1/top5/top1_agree when --labels is given.
 --demo evaluates the embedded sample photos against a degraded copy (desaturated by half, then JPEG quality 30).

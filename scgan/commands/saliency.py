@@ -40,13 +40,8 @@ def run(args) -> int:
     from scgan import paths
     from scgan.data import list_images
     from scgan.errors import InputError
-    from scgan.saliency import (
-        CONTACT_SHEET_NAME,
-        build_detector,
-        check_maps_folder,
-        generate_saliency_maps,
-        map_names,
-    )
+    from scgan.saliency import CONTACT_SHEET_NAME, check_maps_folder, generate_saliency_maps, map_names
+    from scgan.saliency_detectors import build_detector
 
     if Path(args.out).exists() and not Path(args.out).is_dir():  # else a FileExistsError traceback from mkdir
         raise InputError(f"--out {args.out}: exists and is not a folder")

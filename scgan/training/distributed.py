@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from scgan.errors import InputError
+from scgan.devices import resolve_device
 
 
 @dataclass
@@ -30,35 +30,33 @@ class DistInfo:
         return self.world_size > 1
 
 
-def resolve_device(device: str) -> torch.device:
-    """``"auto"``: CUDA when available, else the CPU; anything else as torch reads it."""
-    if device == "auto":
-        return torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
-    return torch.device(device)
-
-
 def setup_distributed(device: str = "auto") -> DistInfo:
     """Join the torchrun process group when ``WORLD_SIZE`` > 1 (nccl on CUDA, gloo on CPU); pick the device."""
-    import torch.distributed as dist
-
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        dev = torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    else:
-        dev = torch.device(device)
-        if dev.type == "cuda" and dev.index is None:
-            dev = torch.device(f"cuda:{local_rank}")
+    dev = resolve_device(device)
     if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise InputError(f"--device {device}: CUDA is not available on this machine")
+        if dev.index is None:  # this process's GPU under torchrun
+            dev = torch.device(f"cuda:{local_rank}")
         torch.cuda.set_device(dev)
     info = DistInfo(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
-    if world_size > 1 and not (dist.is_available() and dist.is_initialized()):
-        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo")
-        info.initialised_here = True
+    info.initialised_here = join_process_group("nccl" if dev.type == "cuda" else "gloo")
     return info
+
+
+def join_process_group(backend: str) -> bool:
+    """Join torchrun's process group with ``backend`` when ``WORLD_SIZE`` > 1 and no group is initialised yet.
+
+    Returns True when the process group was initialised here (the caller destroys it when done). The one place that
+    initialises a process group: the trainer (through :func:`setup_distributed`) and the sharded leaderboard.
+    """
+    import torch.distributed as dist
+
+    if int(os.environ.get("WORLD_SIZE", "1")) <= 1 or (dist.is_available() and dist.is_initialized()):
+        return False
+    dist.init_process_group(backend=backend)
+    return True
 
 
 def teardown_distributed(info: DistInfo) -> None:

@@ -98,8 +98,8 @@ class ScganMethod(TrainingMethod):
 
     def init_global_features(self, trainer: Trainer) -> str:
         """Initialise the global-feature network of SCGAN's generator as the run asks; returns where it came from
-        (the rules of each backbone: ``scgan.model.init_global_features``)."""
-        from scgan.model import init_global_features
+        (the rules of each backbone: ``scgan.checkpoint.init_global_features``)."""
+        from scgan.checkpoint import init_global_features
 
         return init_global_features(trainer.generator, trainer.config.global_init)
 

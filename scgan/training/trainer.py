@@ -339,7 +339,7 @@ class Trainer:
 
     def load_state(self, checkpoint: dict[str, Any]) -> None:
         """Restore everything :meth:`state` saved (the networks were built from the same TrainConfig)."""
-        from scgan.model import load_state_dict_strict
+        from scgan.state_dict import load_state_dict_strict
 
         source = self.checkpoint_path or "checkpoint"
         check_generator_spec(checkpoint, self.generator_spec, source)

@@ -1,5 +1,9 @@
-"""Atomic file output for this package (``metrics`` may not import ``scgan.atomic``): write to a temporary file in the
-target's folder, then rename it over the target, so a crash never leaves a truncated file behind."""
+"""Atomic file output, the project's one implementation: write to a temporary file in the target's folder, then rename
+it over the target, so a crash or an error half-way never leaves a truncated file where a good one (or none) was.
+
+It lives in ``metrics`` because ``metrics`` is the lowest layer that writes files and may import no other project
+package; ``scgan.atomic`` builds its text/bytes writers on it.
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,10 @@ from pathlib import Path
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it to ``path`` on success, delete it on error."""
+    """Yield a temporary path in the target's folder; on success rename it to ``path``, on error delete it.
+
+    Use for writers that want a file name (``torch.save``, ``Image.save``, ``df.to_csv``, ONNX export).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp" + path.suffix, dir=path.parent)
