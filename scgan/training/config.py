@@ -161,7 +161,7 @@ class TrainConfig:
             if not ok:
                 raise InputError(f"TrainConfig: {message}")
         # (A --global-init PATH with this backbone is refused where the weights would be loaded, naming the
-        # generator: scgan.model.init_global_features, or the injected generator's check.)
+        # generator: scgan.checkpoint.init_global_features, or the injected generator's check.)
         if self.global_features and self.global_backbone == "efficientnet-lite0" and self.global_init == "none":
             raise InputError(
                 "random global features (--global-init none / --random-global) are for --global-backbone vgg16-gray "
