@@ -456,3 +456,38 @@ def test_chroma_p99_by_bands_equals_numpy_percentile(monkeypatch):
         rgb = image.astype(np.int16)
         chroma = np.abs(rgb[..., 0] - rgb[..., 1]) + np.abs(rgb[..., 1] - rgb[..., 2])
         assert data.chroma_p99(image) == float(np.percentile(chroma, 99))
+
+
+@pytest.mark.parametrize("command", ["train", "train-baseline"])
+def test_training_refuses_a_run_folder_inside_its_data(tmp_path, capsys, command):
+    photos = _photos(tmp_path / "d", 2)
+    before = _snapshot(photos)
+    argv = [command] + (["pix2pix"] if command == "train-baseline" else ["--no-attention"])
+    argv += ["--data", str(photos), "--out", str(photos / "run"), "--preset", "scgan-tiny", "--quiet"]
+    assert main(argv) == 2
+    _one_line_error(capsys, f"--out {photos / 'run'} lies inside the input --data {photos}")
+    assert _snapshot(photos) == before and not (photos / "run").exists()
+
+
+def test_training_refuses_a_run_folder_holding_a_listed_photo(tmp_path, capsys):
+    photos = _photos(tmp_path / "run" / "photos", 2)
+    listing = tmp_path / "list.txt"
+    listing.write_text("".join(f"{p}\n" for p in sorted(photos.iterdir())))
+    assert main(["train", "--no-attention", "--data", str(listing), "--out", str(tmp_path / "run"), "--preset",
+                 "scgan-tiny", "--quiet"]) == 2  # fmt: skip
+    _one_line_error(capsys, f"--out {tmp_path / 'run'} contains the input training photo")
+
+
+def test_resume_removes_what_a_killed_checkpoint_write_left(tmp_path, capsys):
+    from scgan.atomic import leftover_temporaries
+
+    run = tmp_path / "run"
+    base = ["train", "--data", "samples", "--no-attention", "--out", str(run), "--preset", "scgan-tiny",
+            "--global-backbone", "vgg16-gray", "--global-init", "none", "--no-perceptual", "--batch-size", "3",
+            "--stage1-epochs", "1", "--stage2-epochs", "1", "--sample-count", "0", "--quiet"]  # fmt: skip
+    assert main(base + ["--stop-after-steps", "1"]) == 0
+    leftover = run / ".checkpoint.pt.killed.tmp.pt"
+    leftover.write_bytes(b"half a checkpoint")
+    assert leftover_temporaries(run / "checkpoint.pt") == [leftover]
+    assert main(["train", "--out", str(run), "--resume", "--stop-after-steps", "1", "--quiet"]) == 0
+    assert not leftover.exists()

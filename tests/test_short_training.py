@@ -15,7 +15,8 @@ import pytest
 from PIL import Image
 
 from scgan.errors import InputError
-from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
+from scgan.saliency import generate_saliency_maps
+from scgan.saliency_detectors import SpectralResidualDetector
 from scgan.training import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -13,6 +13,20 @@ LOG_KEYS = ("stage", "epoch", "step")
 LR_COLUMNS = ("lr_g", "lr_d")
 
 
+def prepare_run_folder(config, entries=()) -> Path:
+    """Rank 0's run folder (``--out``): refused (InputError naming both paths) when it is, contains or lies inside an
+    input (``--data``, ``--saliency``, ``--val-data``, ``--labels``, each training photo in ``entries``); created,
+    checked writable and marked as a command's output (``scgan.paths``), so that no image listing reads it back."""
+    from scgan.paths import check_outputs_apart, prepare_output_dir
+
+    inputs = {"--data": config.data, "--saliency": config.saliency, "--val-data": config.val_data,
+              "--labels": config.labels}
+    inputs = {label: value for label, value in inputs.items() if value and value != "-"}
+    inputs["training photo"] = [entry.path for entry in entries]
+    check_outputs_apart({"--out": config.out}, inputs)
+    return prepare_output_dir("--out", Path(config.out))
+
+
 class LossLog:
     """``losses.csv``: one row per step: stage, epoch, step, the method's ``loss_columns``, lr_g, lr_d (the first
     critic's learning rate; empty without critics). Appended and flushed every step; rewritten atomically on resume."""

@@ -1,29 +1,33 @@
 """The shared trainer: one loop for every training method (SCGAN's two stages, the published baselines).
 
+(Just over 500 lines: about 70 are this runbook, and the loop, checkpoints and resume are one piece of state.)
+
 Runbook
 =======
 
-Saliency maps first (once per data set), then optionally the global features, then the trainer::
+Saliency maps first (once per data set), then the trainer (global features: a frozen ImageNet EfficientNet-Lite0 by
+default; the paper's VGG-16-Gray needs ``scgan pretrain-global`` first; docs/training.md lists every deviation)::
 
     scgan saliency --data photos/ --out sal/ --model u2netp.onnx          # or --method spectral (no weights)
-    scgan pretrain-global --data photos/ --out global.pt --preset scgan-256
-    scgan train --data photos/ --saliency sal/ --preset scgan-256 --global-init global.pt --out runs/a
+    scgan train --data photos/ --saliency sal/ --preset scgan-256 --val-data held_out/ --out runs/a
+    scgan pretrain-global --data photos/ --out global.pt --preset scgan-256     # the paper's global features:
+    scgan train ... --global-backbone vgg16-gray --global-init global.pt
 
 Single CPU (small preset, a smoke run)::
 
-    scgan train --data samples --saliency sal/ --preset scgan-tiny --global-init none --batch-size 2 \\
+    scgan train --data samples --saliency sal/ --preset scgan-tiny --batch-size 2 \\
         --stage1-epochs 2 --stage2-epochs 2 --out runs/cpu
 
 Single GPU (picked automatically when present; bf16 autocast and channels_last are options)::
 
-    scgan train --data photos/ --saliency sal/ --preset scgan-256 --global-init global.pt --out runs/gpu \\
+    scgan train --data photos/ --saliency sal/ --preset scgan-256 --out runs/gpu \\
         --amp bf16 --channels-last
 
 Several GPUs on one machine (torchrun starts one process per GPU; ``--batch-size`` is the *global* batch, split evenly
 over the processes, so the recipe does not change with the number of GPUs)::
 
     torchrun --standalone --nproc_per_node 8 -m scgan.cli train --data photos/ --saliency sal/ \\
-        --preset scgan-256 --global-init global.pt --out runs/ddp --batch-size 64
+        --preset scgan-256 --out runs/ddp --batch-size 64
 
 Several machines (same command on each node, node_rank 0..N-1; the output folder must be on the node of rank 0)::
 
@@ -91,7 +95,7 @@ from scgan.training.distributed import (
     unwrap,
 )
 from scgan.training.method import TrainingMethod, check_generator_spec
-from scgan.training.outputs import LossLog, write_sample_grid
+from scgan.training.outputs import LossLog, prepare_run_folder, write_sample_grid
 from scgan.training.rng import (
     critic_random,
     rng_state,
@@ -169,8 +173,8 @@ class Trainer:
         if config.stage1_epochs > 0 and not method.has_stage(1):
             raise InputError(f"--stage1-epochs {config.stage1_epochs}: {self._method_name()} has no stage 1; its "
                              "epochs are --stage2-epochs")  # fmt: skip
-        if self.out is not None and self.dist.is_main:
-            self.out.mkdir(parents=True, exist_ok=True)
+        if self.out is not None and self.dist.is_main:  # apart from every input, created, writable, marked
+            prepare_run_folder(config)
 
         seed_everything(config.seed)  # same initial weights on every rank
         self.networks: dict[str, nn.Module | None] = method.build(self)
@@ -261,6 +265,8 @@ class Trainer:
         if cfg.labels and not self.method.uses_labels:
             raise InputError(f"--labels {cfg.labels}: {self._method_name()} has no classification loss")
         entries = scan_training_set(cfg.data, cfg.labels, cfg.skip_bad, cfg.exclude_gray, report=self.dist.is_main)
+        if self.out is not None and self.dist.is_main:  # a list file's photos may live anywhere
+            prepare_run_folder(cfg, entries)
         if self.method.uses_saliency:  # the maps must be `scgan saliency` maps of these very photos, on this crop
             from scgan.saliency import check_saliency_maps
 
@@ -469,13 +475,15 @@ def train(config: TrainConfig, resume: bool = False, progress: bool = True, gene
     dist_info = setup_distributed(config.device)
     try:
         if resume:
-            from scgan.checkpoint import load_checkpoint
+            from scgan.checkpoint import load_checkpoint, remove_leftover_temporaries
 
             out = Path(config.out)
             path = out / CHECKPOINT_NAME
             if not path.is_file():
                 raise FileNotFoundError(f"--resume: no checkpoint in {out} (expected {path})")
             checkpoint = load_checkpoint(path)
+            if dist_info.is_main:  # what a write killed with the run left beside the checkpoint
+                remove_leftover_temporaries(path)
             check_generator_spec(checkpoint, method.spec, path)
             stored = TrainConfig.from_dict(checkpoint["train_config"])
             # The stored recipe wins; only where to write and when to stop come from this invocation.
