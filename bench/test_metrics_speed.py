@@ -23,6 +23,7 @@ to see them printed.
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 
@@ -89,10 +90,11 @@ def skimage_loop(gt: np.ndarray, pred: np.ndarray) -> np.ndarray:
     return np.array(rows)
 
 
-def project_batched(gt: torch.Tensor, pred: torch.Tensor) -> np.ndarray:
+def project_batched(gt: torch.Tensor, pred: torch.Tensor, workers: int | None = None) -> np.ndarray:
     """Candidate: the project's metrics on the whole batch (N, 3, H, W), uint8 or float, in one engine pass (the
-    batch checked and, for float input, quantized once); (N, 3) rows of psnr, ssim, cci."""
-    suite = MetricSuite(["psnr", "ssim", "cci"])
+    batch checked and, for float input, quantized once); (N, 3) rows of psnr, ssim, cci. ``workers``: image worker
+    threads (what the evaluation commands use, ``metrics.engine.use_image_workers``); None: the calling thread."""
+    suite = MetricSuite(["psnr", "ssim", "cci"], workers=workers)
     suite.update(pred, gt)
     columns = suite.columns()
     return np.stack([columns["psnr"], columns["ssim"], columns["cci"]], axis=1)
@@ -166,20 +168,24 @@ def test_metrics_speedup_ratio(benchmark, images):
     check_close(ours, skimage_loop(gt, pred))
     default_threads = torch.get_num_threads()
     gt_f, pred_f = gt_t.float() / 255.0, pred_t.float() / 255.0
-    peer, single, single_float, default = [], [], [], []
+    workers = max(default_threads, os.cpu_count() or 1)
+    peer, single, single_float, default, pooled, pooled_float = [], [], [], [], [], []
     try:
         for _ in range(7):
             peer.append(_timed(lambda: skimage_loop(gt, pred), 1))
             torch.set_num_threads(1)
             single.append(_timed(lambda: project_batched(gt_t, pred_t), 3))
             single_float.append(_timed(lambda: project_batched(gt_f, pred_f), 3))
+            # The evaluation commands' setting: one intra-op thread, images spread over one worker per core.
+            pooled.append(_timed(lambda: project_batched(gt_t, pred_t, workers), 3))
+            pooled_float.append(_timed(lambda: project_batched(gt_f, pred_f, workers), 3))
             torch.set_num_threads(default_threads)
             default.append(_timed(lambda: project_batched(gt_t, pred_t), 3))
     finally:
         torch.set_num_threads(default_threads)
     n = len(gt)
-    peer_s, single_s, float_s, default_s = (statistics.median(w for w, _ in v)
-                                            for v in (peer, single, single_float, default))
+    peer_s, single_s, float_s, default_s, pooled_s, pooled_float_s = (
+        statistics.median(w for w, _ in v) for v in (peer, single, single_float, default, pooled, pooled_float))
     peer_cpu, single_cpu = (statistics.median(c for _, c in v) for v in (peer, single))
     benchmark.extra_info.update(
         skimage_images_per_s=n / peer_s,
@@ -191,13 +197,19 @@ def test_metrics_speedup_ratio(benchmark, images):
         float32_over_uint8_time=float_s / single_s,
         speedup_default_threads=peer_s / default_s,
         cpu_time_speedup_1thread=peer_cpu / single_cpu,
+        image_workers=workers,
+        speedup_image_workers=peer_s / pooled_s,
+        speedup_float32_image_workers=peer_s / pooled_float_s,
     )
     print(
         f"\n[metrics speed] {n} images {SIZE}x{SIZE}: skimage loop {n / peer_s:.1f} img/s; project "
         f"{n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x; float32 input {n / float_s:.1f} img/s, "
         f"{peer_s / float_s:.2f}x, {float_s / single_s:.2f}x the uint8 time), {n / default_s:.1f} img/s at "
         f"{default_threads} threads ({peer_s / default_s:.2f}x); CPU time per image at 1 thread: skimage "
-        f"{1e3 * peer_cpu / n:.2f} ms, project {1e3 * single_cpu / n:.2f} ms ({peer_cpu / single_cpu:.2f}x)"
+        f"{1e3 * peer_cpu / n:.2f} ms, project {1e3 * single_cpu / n:.2f} ms ({peer_cpu / single_cpu:.2f}x); "
+        f"with {workers} image workers at 1 intra-op thread (the evaluation commands' setting): uint8 "
+        f"{n / pooled_s:.1f} img/s ({peer_s / pooled_s:.2f}x), float32 {n / pooled_float_s:.1f} img/s "
+        f"({peer_s / pooled_float_s:.2f}x)"
     )
 
 
