@@ -48,3 +48,18 @@ def test_every_step_is_a_valid_scgan_command_with_one_budget(tmp_path):
     (paths.runs / "scgan" / "checkpoint.pt").write_bytes(b"")
     resumed = recipe.steps(paths)["scgan-stage1"][0]
     assert resumed[:4] == ["train", "--out", str(paths.runs / "scgan"), "--resume"]
+
+
+def test_the_shipped_models_fit_the_package_limits():
+    # fp16 weights: 2 bytes per parameter (SCGAN without its frozen backbone), against 12 MiB per file, 25 in all.
+    from baselines.registry import get_architecture
+    from scgan import shipped
+    from scgan.model import build_generator
+
+    scgan_params = sum(v.numel() for k, v in build_generator(recipe.PRESET).state_dict().items()
+                       if not k.startswith(shipped.FROZEN_PREFIX))
+    sizes = [2 * scgan_params] * len(recipe.SCGAN_RUNS)
+    for _, name, options in recipe.BASELINE_RUNS:
+        build = {k: float(v) if "." in v else int(v) for k, v in (option.split("=") for option in options)}
+        sizes.append(2 * sum(v.numel() for v in get_architecture(name).build(**build).state_dict().values()))
+    assert max(sizes) < shipped.MAX_FILE_BYTES and sum(sizes) < 0.97 * shipped.MAX_TOTAL_BYTES
