@@ -38,7 +38,7 @@ SCGAN_RUNS = (
 )
 #: Baseline runs: (shipped name, run folder = registry name, build options). At 64 px pix2pix's U-Net needs 6 downs
 #: (unet_256's 8 would go below 1 pixel); the widths are cut so that every file fits the package (12 MiB each, 25 in
-#: all: SCGAN-64 2.83 M parameters without its frozen backbone, pix2pix 1.83 M, Zhang et al. 2.03 M instead of 32 M).
+#: all: SCGAN-64 1.91 M values without its frozen backbone, pix2pix 1.83 M, Zhang et al. 2.03 M instead of 32 M).
 BASELINE_RUNS = (
     ("pix2pix:mini", "pix2pix", ["num_downs=6", "ngf=16"]),
     ("zhang-eccv16:mini", "zhang-eccv16", ["width=0.25"]),
