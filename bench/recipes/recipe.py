@@ -15,6 +15,7 @@ file gives the budget and the measured speeds.
 from __future__ import annotations
 
 import argparse
+import os
 import shlex
 import subprocess
 import sys
@@ -138,12 +139,16 @@ def budget_text() -> str:
             f"(SCGAN: {STAGE1_EPOCHS} stage-1 + {STAGE2_EPOCHS} stage-2 epochs)")
 
 
-def run_step(name: str, commands: list[list[str]], dry_run: bool) -> None:
+def run_step(name: str, commands: list[list[str]], dry_run: bool, weights_dir: Path | None = None) -> None:
+    """Run (or print) a step's commands; with ``weights_dir`` every command loads shipped names from there (the
+    leaderboard finds what `ship` wrote)."""
+    env = {**os.environ, "SCGAN_WEIGHTS_DIR": str(weights_dir)} if weights_dir else None
+    prefix = f"SCGAN_WEIGHTS_DIR={shlex.quote(str(weights_dir))} " if weights_dir else ""
     for arguments in commands:
         command = [*scgan_command(), *arguments]
-        print(f"[{name}] {shlex.join(command)}", flush=True)
+        print(f"[{name}] {prefix}{shlex.join(command)}", flush=True)
         if not dry_run:
-            subprocess.run(command, check=True)
+            subprocess.run(command, check=True, env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -159,14 +164,15 @@ def main(argv: list[str] | None = None) -> int:
                   Path(args.weights_dir) if args.weights_dir else None)
     if args.step == "plan":
         for name, commands in steps(paths, plan=True).items():
-            run_step(name, commands, dry_run=True)
+            run_step(name, commands, dry_run=True, weights_dir=paths.weights_dir)
         return 0
     write_train_list(paths)
     names = list(steps(paths, plan=True))
     if args.step != "all" and args.step not in names:
         parser.error(f"unknown step {args.step!r}; steps: {', '.join(names)}, all, plan")
     for name in names if args.step == "all" else [args.step]:
-        run_step(name, steps(paths)[name], args.dry_run)  # recomputed: a step sees the checkpoints before it
+        # recomputed for each step: a training step sees the checkpoints the steps before it wrote
+        run_step(name, steps(paths)[name], args.dry_run, paths.weights_dir)
     return 0
 
 
