@@ -1,6 +1,7 @@
 """``load_method(spec)``: one object per leaderboard row, whatever the method is.
 
-Specs: ``gt``, ``gray`` (anchors); ``onnx:PATH`` (any colorizer ONNX file); ``scgan:CKPT`` (a SCGAN checkpoint);
+Specs: ``gt``, ``gray``, ``tint`` (anchors); ``METHOD:TAG`` (a shipped model, ``scgan:mini``, ``pix2pix:mini``: see
+``scgan.shipped``); ``onnx:PATH`` (any colorizer ONNX file); ``scgan:CKPT`` (a SCGAN checkpoint);
 ``NAME[:WEIGHTS]`` for the published architectures (``baselines.list_methods()``). Every model runs the same way: as
 an ONNX file in ONNX Runtime behind the shared colorize pipeline (docs/baselines.md). Checkpoints and PyTorch weights
 are exported once into a cache (``$SCGAN_CACHE_DIR``, default ``~/.cache/scgan-bench``), keyed by the sha256 of the
@@ -17,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from .anchors import GrayAnchor, GroundTruthAnchor
+from .anchors import GrayAnchor, GroundTruthAnchor, TintAnchor
 
 RANDOM_INIT_SUFFIX = "[random-init]"
 
@@ -91,12 +92,47 @@ def _load_scgan(checkpoint: str, device: str, batch_size: int):
     return OnnxColorizer(path, device=device, batch_size=batch_size, name="scgan", sha256=sha)
 
 
+def _load_shipped(spec: str, device: str, batch_size: int):
+    """A shipped model (sha256 and probe checked at every load), exported once into the cache."""
+    import metrics.color
+    import scgan.export
+    import scgan.model
+    import scgan.shipped
+
+    from . import export as export_module
+    from . import shipped
+    from .runner import OnnxColorizer
+
+    entry = scgan.shipped.get_entry(spec)
+    if entry["kind"] == "scgan":
+        generator, entry, sha = scgan.shipped.load_scgan(spec)
+        path = _cached_path("shipped", sha, _code_fingerprint(scgan.export, scgan.model, scgan.shipped))
+        if not path.is_file():
+            scgan.export.export_generator(generator, path, name=spec, source=f"shipped weights {spec} sha256={sha}")
+    else:
+        from .registry import get_architecture
+
+        module, entry, file = shipped.load_baseline(spec)
+        sha = entry["sha256"]
+        arch = get_architecture(entry["method"])
+        arch_module = sys.modules[arch.build.__module__]
+        fingerprint = _code_fingerprint(arch_module, export_module, metrics.color, scgan.shipped)
+        path = _cached_path("shipped", sha, fingerprint)
+        if not path.is_file():
+            metadata = {"name": spec, "source": f"shipped weights {file.name} sha256={sha}", "paper": arch.paper,
+                        "build_options": repr(dict(sorted(entry["build_options"].items())))}
+            export_module.export_module(module, path, entry["input_size"], metadata, has_saliency=arch.has_saliency)
+    return OnnxColorizer(path, device=device, batch_size=batch_size, name=spec, sha256=sha)
+
+
 def load_method(spec: str, device: str = "cpu", batch_size: int = 16):
     """The method named by ``spec`` (see the module docstring), ready to ``colorize(images, raw)``.
 
     ``device``: "cpu", "auto" or "cuda[:N]" for the ONNX Runtime session. Unknown names raise ValueError listing the
     known ones; missing files FileNotFoundError naming them.
     """
+    from scgan.shipped import looks_like_name as scgan_shipped_name
+
     from .registry import architecture_names
 
     spec = str(spec).strip()
@@ -104,7 +140,11 @@ def load_method(spec: str, device: str = "cpu", batch_size: int = 16):
         return GroundTruthAnchor()
     if spec == "gray":
         return GrayAnchor()
+    if spec == "tint":
+        return TintAnchor()
     head, sep, tail = spec.partition(":")
+    if (head == "scgan" or head in architecture_names()) and scgan_shipped_name(spec):
+        return _load_shipped(spec, device, batch_size)
     if head == "onnx":
         from .runner import OnnxColorizer
 
@@ -117,5 +157,6 @@ def load_method(spec: str, device: str = "cpu", batch_size: int = 16):
         return _load_scgan(tail, device, batch_size)
     if head in architecture_names():
         return _load_architecture(head, tail or None, device, batch_size)
-    known = ["gt", "gray", "onnx:PATH", "scgan:CHECKPOINT"] + [f"{n}[:WEIGHTS]" for n in architecture_names()]
+    known = ["gt", "gray", "tint", "METHOD:TAG (shipped)", "onnx:PATH", "scgan:CHECKPOINT"]
+    known += [f"{n}[:WEIGHTS]" for n in architecture_names()]
     raise ValueError(f"unknown method {spec!r}; known: {', '.join(known)}")

@@ -1,6 +1,7 @@
 """The registry of methods: anchors, SCGAN and the published baselines, with how each is built, loaded and exported.
 
-``list_methods()`` gives the rows ``scgan baselines`` prints; ``get_architecture(name)`` the recipe for one of the
+``list_methods()`` gives the rows ``scgan baselines`` prints (anchors, architectures, SCGAN, then the shipped
+models); ``get_architecture(name)`` the recipe for one of the
 trainable architectures (build the PyTorch network, load weights strictly, wrap it in the ONNX contract).
 """
 
@@ -123,6 +124,11 @@ ANCHORS = {
     "gt": MethodRow("gt", "ground truth (upper anchor)", None, "none", "anchor", "returns the RGB ground truth"),
     "gray": MethodRow("gray", "no colour (lower anchor)", None, "none", "anchor", "returns the BT.601 gray as RGB"),
 }
+#: Not of kind "anchor": the leaderboard's default methods are the "anchor" rows, and tint joins them by decision.
+TINT_ROW = MethodRow(
+    "tint", "one constant colour (reference anchor)", None, "none", "reference",
+    "the gray's L* with the training photos' mean a*, b* (baselines.anchors.TRAINING_MEAN_CHROMA)",
+)
 SCGAN_ROW = MethodRow(
     "scgan",
     "Zhao et al. SCGAN: Saliency Map-guided Colorization with Generative Adversarial Network. IEEE TCSVT 2020",
@@ -147,8 +153,21 @@ def get_architecture(name: str) -> Architecture:
 
 def list_methods() -> list[MethodRow]:
     """Every method: anchors, the published baselines, then SCGAN (the order of the paper's tables)."""
-    rows = [ANCHORS["gt"], ANCHORS["gray"]]
+    rows = [ANCHORS["gt"], ANCHORS["gray"], TINT_ROW]
     for arch in _architectures().values():
         rows.append(MethodRow(arch.name, arch.paper, arch.input_size, arch.weights, "architecture", arch.notes))
     rows.append(SCGAN_ROW)
+    return rows + shipped_rows()
+
+
+def shipped_rows() -> list[MethodRow]:
+    """One row per shipped model (``scgan.shipped``), loaded by its name."""
+    from scgan.shipped import read_registry
+
+    rows = []
+    for name, entry in read_registry().items():
+        paper = SCGAN_ROW.paper if entry["method"] == "scgan" else get_architecture(entry["method"]).paper
+        notes = (f"{entry['images_seen']} images seen; data {entry['data'].get('data')}; sha256 "
+                 f"{entry['sha256'][:12]}")
+        rows.append(MethodRow(name, paper, entry["input_size"], "shipped", "shipped", notes))
     return rows

@@ -21,7 +21,10 @@ import pandas as pd
 from bench import stats
 from metrics.dataset import cci_in_band
 
-ANCHORS = ("gt", "gray")
+ANCHORS = ("gt", "gray", "tint")
+#: The anchors that stand for no skill (no colour; one constant colour for every photo): a candidate worse than one of
+#: them on a metric is not printed as that metric's best. ``gt`` is the upper bound every model is below.
+LOWER_ANCHORS = ("gray", "tint")
 ID_COLUMNS = ("method", "file", "protocol", "protocol_hash", "label", "error")
 
 
@@ -212,6 +215,30 @@ def _pick_best(column: TableColumn, cells: dict, candidates: list[str]) -> str |
     return sorted(scored, key=key)[0][0]  # stable: the first listed method wins an exact tie
 
 
+def _better_lower_anchor(column: TableColumn, cells: dict, methods: list[str], candidate: str) -> str | None:
+    """The first lower anchor in the table that is strictly better than ``candidate`` on ``column``, else None."""
+    if candidate in ANCHORS:
+        return None
+    value = cells[(candidate, column.key)].estimate
+    for anchor in LOWER_ANCHORS:
+        cell = cells.get((anchor, column.key))
+        if anchor not in methods or cell is None or math.isnan(cell.estimate) or math.isnan(value):
+            continue
+        if (cell.estimate > value) if column.higher_is_better else (cell.estimate < value):
+            return anchor
+    return None
+
+
+def _mark_best(column: TableColumn, cells: dict, methods: list[str], best_method: str, notes: list[str]) -> None:
+    """Bold the best candidate, unless a lower anchor beats it (then say so under the table instead)."""
+    anchor = _better_lower_anchor(column, cells, methods, best_method)
+    if anchor is None:
+        cells[(best_method, column.key)].best = True
+    else:
+        notes.append(f"{column.label}: no method is marked best: the best candidate ({best_method}) is worse than the "
+                     f"{anchor} anchor.")
+
+
 def summarize(
     rows: pd.DataFrame,
     dataset_metrics: pd.DataFrame | None = None,
@@ -264,7 +291,7 @@ def summarize(
             best_method = _pick_best(column, cells, candidates)
             best[column.key] = best_method
             if best_method is not None:
-                cells[(best_method, column.key)].best = True
+                _mark_best(column, cells, methods, best_method, notes)
             continue
         if not all(source in ok_rows.columns for source in column.source) or not common:
             continue
@@ -286,7 +313,7 @@ def summarize(
         best[column.key] = best_method
         if best_method is None:
             continue
-        cells[(best_method, column.key)].best = True
+        _mark_best(column, cells, methods, best_method, notes)
         for m in methods:
             if m == best_method:
                 continue
@@ -395,8 +422,9 @@ def legend(summary: Summary) -> str:
     return (
         f"Cells: estimate [95% CI]. Means: percentile bootstrap ({stats.N_BOOTSTRAP} resamples, seed {stats.SEED}); "
         f"proportions (Top-1/5, agreement, CCI ratio = share of images with {lo:g} <= CCI <= {hi:g}): Wilson interval; "
-        "delta CF: paired bootstrap. **Bold**: best method (anchors `gt`/`gray` are not candidates when other methods "
-        f"are present). {NOT_SIGNIFICANT_MARK}: not significantly different from the best (two-sided paired Wilcoxon "
+        "delta CF: paired bootstrap. **Bold**: best method (anchors `gt`/`gray`/`tint` are not candidates when other "
+        "methods are present; no bold where the best candidate is worse than the `gray` or `tint` anchor). "
+        f"{NOT_SIGNIFICANT_MARK}: not significantly different from the best (two-sided paired Wilcoxon "
         f"signed-rank test on the same images, alpha {stats.ALPHA}; delta CF: paired bootstrap interval of the "
         "difference contains 0). FID is computed on EfficientNet-Lite0 pooled features and is not comparable to "
         "standard (Inception) FID; it has no interval."

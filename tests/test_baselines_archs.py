@@ -416,3 +416,15 @@ def test_export_at_paper_size(name, tmp_path):
     result = export_baseline(name, out_path=tmp_path / f"{name}.onnx")
     assert result.max_abs_diff <= PARITY_TOLERANCE
     assert result.info.input_size == get_architecture(name).input_size
+
+
+def test_eccv16_width_scales_every_feature_width_and_keeps_the_paper_layout_at_1():
+    paper = zhang_eccv16.build()
+    assert sum(p.numel() for p in paper.parameters()) == 32_236_011  # the released network
+    mini = zhang_eccv16.build(width=0.25)
+    assert mini.model1[0].out_channels == 16 and mini.model4[0].out_channels == 128
+    assert mini.model8[-1].out_channels == zhang_eccv16.NUM_BINS  # the 313 bins do not scale
+    assert sum(p.numel() for p in mini.parameters()) < 2.1e6
+    assert mini.eval()(torch.full((1, 1, 64, 64), 50.0)).shape == (1, 2, 64, 64)
+    with pytest.raises(ValueError, match="width must be in"):
+        zhang_eccv16.build(width=0)

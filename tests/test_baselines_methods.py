@@ -48,6 +48,46 @@ def test_anchors_through_the_metrics():
         gray.colorize(torch.rand(1, 1, 8, 8), raw=False)
 
 
+def test_tint_anchor_is_the_gray_with_one_constant_chroma():
+    from baselines.anchors import TRAINING_MEAN_CHROMA
+    from metrics.color import rgb_to_lab
+
+    images = photos(2, 24) * 0.6 + 0.2  # mid tones: no channel clipped by the tint
+    tint = baselines.load_method("tint")
+    assert (tint.name, tint.input_size, tint.sha256, tint.chroma) == ("tint", None, None, TRAINING_MEAN_CHROMA)
+    out = tint.colorize(images)
+    gray = baselines.load_method("gray").colorize(images)
+    lab, gray_lab = rgb_to_lab(out.double()), rgb_to_lab(gray.double())
+    torch.testing.assert_close(lab[:, 0], gray_lab[:, 0], atol=1e-3, rtol=0)
+    for channel, value in zip((1, 2), TRAINING_MEAN_CHROMA):
+        torch.testing.assert_close(lab[:, channel], torch.full_like(lab[:, channel], value), atol=1e-3, rtol=0)
+    with pytest.raises(ValueError, match="tint: chroma must be two finite"):
+        baselines.anchors.TintAnchor((float("nan"), 0.0))
+
+
+def test_mean_training_chroma_of_a_folder(tmp_path):
+    from PIL import Image
+
+    from baselines.anchors import mean_training_chroma
+    from metrics.color import rgb_to_lab
+    from scgan.data import load_image, resize_image, to_tensor
+    from scgan.errors import InputError
+
+    colours = [(200, 40, 40), (30, 160, 60), (20, 60, 220)]
+    for i, colour in enumerate(colours):
+        Image.new("RGB", (48, 32), colour).save(tmp_path / f"c{i}.png")
+    Image.new("RGB", (48, 32), (90, 90, 90)).save(tmp_path / "gray.png")  # left out, as the trainer leaves it out
+    a, b, count = mean_training_chroma([tmp_path])
+    expected = torch.stack([rgb_to_lab(to_tensor(resize_image(load_image(tmp_path / f"c{i}.png"), "squash256"))
+                                       [None].double())[0, 1:].mean(dim=(1, 2)) for i in range(3)]).mean(0)
+    assert count == 3 and (a, b) == pytest.approx(expected.tolist(), abs=1e-9)
+    assert (a, b) != pytest.approx((0.0, 0.0), abs=1.0)
+    (tmp_path / "only-gray").mkdir()
+    Image.new("RGB", (8, 8), (90, 90, 90)).save(tmp_path / "only-gray" / "g.png")
+    with pytest.raises(InputError, match="no colour photo to average"):
+        mean_training_chroma([tmp_path / "only-gray"])
+
+
 def test_onnx_spec_runs_the_shared_colorize_pipeline(tmp_path):
     path = tmp_path / "p2p.onnx"
     export_baseline("pix2pix-sal", out_path=path, input_size=32, num_downs=5, ngf=8)
@@ -142,8 +182,10 @@ def test_scgan_checkpoint_spec(cache, tmp_path):
 
 def test_registry_rows():
     rows = {r.name: r for r in list_methods()}
-    expected = ["gt", "gray", "zhang-eccv16", "zhang-siggraph17", "iizuka", "pix2pix", "pix2pix-sal", "uresnet-sal"]
+    expected = ["gt", "gray", "tint", "zhang-eccv16", "zhang-siggraph17", "iizuka", "pix2pix", "pix2pix-sal",
+                "uresnet-sal"]
     assert list(rows)[: len(expected)] == expected and "scgan" in rows
+    assert rows["tint"].kind == "reference"  # not among the leaderboard's default "anchor" methods
     assert rows["zhang-eccv16"].weights == "loaded" and rows["iizuka"].weights == "trained here"
     assert rows["gt"].weights == "none" and rows["zhang-eccv16"].input_size == 256 and rows["iizuka"].input_size == 224
     assert all(r.paper for r in rows.values())

@@ -204,3 +204,34 @@ def test_dataset_values_match_the_metrics_package():
     summary = tables.summarize(rows, n_resamples=200)
     assert summary.cells[("m", "cci_ratio")].estimate == cci_ratio_from_values(cci)
     assert summary.cells[("m", "delta_cf")].estimate == pytest.approx(delta_cf_from_values(cf_pred, cf_gt), rel=1e-12)
+
+
+def test_candidate_worse_than_a_lower_anchor_is_not_bold():
+    # The case of issue 11: one model at ~19.3 dB beside gray at ~22.7 dB must not be printed as the best PSNR;
+    # on delta E00 (lower is better) the same model beats gray and is bold.
+    rng = np.random.default_rng(7)
+    base = rng.uniform(20, 25, 20)
+    rows = _rows({"gt": [math.inf] * 20, "gray": list(base + 2.7), "model": list(base)})
+    rows["delta_e00"] = np.where(rows["method"] == "gray", 12.0, 8.0) + rng.uniform(0, 1, len(rows))
+    rows.loc[rows.method == "gt", "delta_e00"] = 0.0
+    summary = tables.summarize(rows, n_resamples=200)
+    assert summary.best["psnr"] == "model"  # still the reference of the ≈ tests
+    assert not any(cell.best for (m, key), cell in summary.cells.items() if key == "psnr")
+    assert any("PSNR (dB)" in note and "gray anchor" in note for note in summary.notes)
+    assert summary.cells[("model", "delta_e00")].best
+    header, body = tables.main_table(summary)
+    psnr = header.index("PSNR (dB)")
+    assert all("**" not in row[psnr] for row in body)
+    assert "**" in body[[row[0] for row in body].index("model")][header.index("delta E00")]
+    frame = tables.leaderboard_frame(summary).set_index("method")
+    assert not frame.loc["model", "psnr_best"] and frame.loc["model", "delta_e00_best"]
+
+
+def test_tint_is_an_anchor_of_the_tables():
+    rng = np.random.default_rng(8)
+    base = rng.uniform(20, 25, 20)
+    rows = _rows({"gray": list(base), "tint": list(base + 1.0), "model": list(base + 0.5)})
+    summary = tables.summarize(rows, n_resamples=200)
+    assert summary.best["psnr"] == "model"  # tint is not a candidate
+    assert not summary.cells[("model", "psnr")].best  # tint beats it
+    assert any("tint anchor" in note for note in summary.notes)

@@ -110,28 +110,35 @@ class ECCVGenerator(nn.Module):
     """The ECCV 2016 network. ``forward(L)``: L* (N, 1, H, W) in [0, 100] -> a*b* (N, 2, H, W) (H, W multiples of 8).
 
     ``temperature``: the decoding temperature, fixed whatever weights are loaded; None (default) leaves the choice to
-    ``load_weights`` (0.38 for weights trained here, 1.0 for the authors' release; module docstring).
+    ``load_weights`` (0.38 for weights trained here, 1.0 for the authors' release; module docstring). ``width``: see
+    :func:`build`.
     """
 
-    def __init__(self, temperature: float | None = None) -> None:
+    def __init__(self, temperature: float | None = None, width: float = 1.0) -> None:
         super().__init__()
         if temperature is not None and not float(temperature) > 0:
             raise ValueError(f"{NAME}: temperature must be positive, got {temperature}")
-        self.model1 = _block([1, 64, 64], last_stride=2)
-        self.model2 = _block([64, 128, 128], last_stride=2)
-        self.model3 = _block([128, 256, 256, 256], last_stride=2)
-        self.model4 = _block([256, 512, 512, 512])
-        self.model5 = _block([512, 512, 512, 512], dilation=2)
-        self.model6 = _block([512, 512, 512, 512], dilation=2)
-        self.model7 = _block([512, 512, 512, 512])
+        if not 0 < float(width) <= 1:
+            raise ValueError(f"{NAME}: width must be in (0, 1], got {width}")
+
+        def c(channels: int) -> int:  # the paper's widths (64 ... 512) times ``width``, at least 8
+            return max(8, int(round(channels * float(width))))
+
+        self.model1 = _block([1, c(64), c(64)], last_stride=2)
+        self.model2 = _block([c(64), c(128), c(128)], last_stride=2)
+        self.model3 = _block([c(128), c(256), c(256), c(256)], last_stride=2)
+        self.model4 = _block([c(256), c(512), c(512), c(512)])
+        self.model5 = _block([c(512), c(512), c(512), c(512)], dilation=2)
+        self.model6 = _block([c(512), c(512), c(512), c(512)], dilation=2)
+        self.model7 = _block([c(512), c(512), c(512), c(512)])
         self.model8 = nn.Sequential(
-            nn.ConvTranspose2d(512, 256, kernel_size=4, stride=2, padding=1, bias=True),
+            nn.ConvTranspose2d(c(512), c(256), kernel_size=4, stride=2, padding=1, bias=True),
             nn.ReLU(True),
-            _conv(256, 256),
+            _conv(c(256), c(256)),
             nn.ReLU(True),
-            _conv(256, 256),
+            _conv(c(256), c(256)),
             nn.ReLU(True),
-            nn.Conv2d(256, NUM_BINS, kernel_size=1, bias=True),
+            nn.Conv2d(c(256), NUM_BINS, kernel_size=1, bias=True),
         )
         self.model_out = nn.Conv2d(NUM_BINS, 2, kernel_size=1, bias=False)
         # The decoding weights are the bin centres, not learned (ab / 110 so that the final x110 restores ab units).
@@ -161,8 +168,10 @@ class ECCVGenerator(nn.Module):
         return self.decode(self.logits(lightness), tuple(lightness.shape[-2:]))
 
 
-def build(temperature: float | None = None) -> ECCVGenerator:
-    return ECCVGenerator(temperature=temperature)
+def build(temperature: float | None = None, width: float = 1.0) -> ECCVGenerator:
+    """``width`` < 1 scales every feature width (not the paper's; the released weights need 1): the shipped
+    ``zhang-eccv16:mini`` uses 0.25 (2 M parameters instead of 32 M) to fit the package's 12 MiB per file."""
+    return ECCVGenerator(temperature=temperature, width=width)
 
 
 def load_weights(model: ECCVGenerator, state_dict, released: bool = True) -> None:

@@ -1,11 +1,12 @@
-"""`scgan baselines`: the registry of methods (name, paper, input size, where the weights come from)."""
+"""`scgan baselines`: the registry of methods (name, paper, input size, where the weights come from), then the shipped
+models loaded by name."""
 
 from __future__ import annotations
 
 import argparse
 
 NAME = "baselines"
-HELP = "list the methods a leaderboard can compare (anchors, published baselines, SCGAN)"
+HELP = "list the methods a leaderboard can compare (anchors, published baselines, SCGAN, shipped models)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -18,7 +18,8 @@ DESCRIPTION = (
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--model", metavar="CKPT", help="a SCGAN checkpoint (its generator is exported)")
+    source.add_argument("--model", metavar="NAME|CKPT",
+                        help="a shipped model (scgan:mini, pix2pix:mini, ...; `scgan baselines`) or a SCGAN checkpoint")
     source.add_argument("--preset", metavar="NAME", help="a SCGAN preset, randomly initialised (contract/speed checks)")
     source.add_argument("--baseline", metavar="NAME", help="a published baseline (see `scgan baselines`)")
     parser.add_argument("--weights", metavar="PATH", help="with --baseline: weights in the authors' layout")
@@ -42,6 +43,35 @@ def _say(args, text: str) -> None:
         print(text)
 
 
+def _export_shipped(args, out) -> int:
+    """--model NAME: a shipped model (sha256 and probe checked) to ONNX."""
+    from scgan import paths, shipped
+
+    entry = shipped.get_entry(args.model)
+    paths.check_outputs_apart({"--out": out}, {"--model": shipped.weights_dir() / entry["file"]})
+    paths.prepare_output_file("--out", out)
+    source = f"shipped weights {args.model} sha256={entry['sha256']}"
+    if entry["kind"] == "scgan":
+        import scgan.export
+
+        generator, _, _ = shipped.load_scgan(args.model)
+        difference = scgan.export.export_generator(generator, out, name=args.model, source=source)
+    else:
+        from baselines.export import export_module
+        from baselines.registry import get_architecture
+        from baselines.shipped import load_baseline
+
+        module, entry, _ = load_baseline(args.model)
+        arch = get_architecture(entry["method"])
+        metadata = {"name": args.model, "source": source, "paper": arch.paper,
+                    "build_options": repr(dict(sorted(entry["build_options"].items())))}
+        difference = export_module(module, out, entry["input_size"], metadata, has_saliency=arch.has_saliency)
+        difference = difference.max_abs_diff
+    _say(args, f"exported the shipped {args.model} to {out} (input {entry['input_size']}x{entry['input_size']})")
+    _say(args, f"ONNX Runtime vs PyTorch: max abs difference {float(difference):.3g}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -52,8 +82,10 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError("--weights goes with --baseline (a SCGAN checkpoint is given with --model)")
     if (args.input_size is not None or args.option) and not args.baseline:
         raise ValueError("--input-size and --option go with --baseline")
-    from scgan import paths
+    from scgan import paths, shipped
 
+    if args.model and shipped.looks_like_name(args.model):
+        return _export_shipped(args, out)
     paths.check_outputs_apart({"--out": out}, {"--model": args.model, "--weights": args.weights})
     paths.prepare_output_file("--out", out)
     if args.baseline:

@@ -5,23 +5,25 @@ from __future__ import annotations
 import argparse
 
 NAME = "colorize"
-HELP = "colorize images with an SCGAN checkpoint (PNG outputs with the same relative names)"
+HELP = "colorize images with SCGAN (shipped scgan:mini or a checkpoint; PNG outputs with the same relative names)"
 DESCRIPTION = """\
-Colorize images with a trained SCGAN checkpoint. Each INPUT is an image file, a folder (searched recursively), a list
-file (.txt/.lst, one path per line) or "samples" (the embedded sample photos). Colour inputs are converted to BT.601
-gray first. Outputs are PNGs under --out with the input's relative name and a .png ending (a folder's "sub/a.jpg" ->
-OUT/sub/a.png; a file INPUT -> OUT/<its name>.png), at the input's size. By default the predicted colour (Lab a*, b*)
-is put onto the full-resolution input luminance; --raw writes the network's RGB resized back (what the paper
-evaluates). --saliency also writes the predicted saliency maps as gray PNGs with the same names under
---saliency-dir (default: OUT_saliency beside OUT, so that OUT holds only colorizations for `scgan eval`). A run
-report (colorize_report.json) is written to OUT. Unreadable files stop the run unless --skip-bad, which lists them
-in the report."""
+Colorize images with a trained SCGAN: the shipped model scgan:mini by default, another shipped name (`scgan
+baselines` lists them), or a checkpoint of `scgan train`. Each INPUT is an image file, a folder (searched
+recursively), a list file (.txt/.lst, one path per line) or "samples" (the embedded sample photos). Colour inputs
+are converted to BT.601 gray first. Outputs are PNGs under --out with the input's relative name and a .png ending (a
+folder's "sub/a.jpg" -> OUT/sub/a.png; a file INPUT -> OUT/<its name>.png), at the input's size. By default the
+predicted colour (Lab a*, b*) is put onto the full-resolution input luminance; --raw writes the network's RGB
+resized back (what the paper evaluates). --saliency also writes the predicted saliency maps as gray PNGs with the
+same names under --saliency-dir (default: OUT_saliency beside OUT, so that OUT holds only colorizations for `scgan
+eval`). A run report (colorize_report.json) is written to OUT. Unreadable files stop the run unless --skip-bad,
+which lists them in the report."""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, list files, or 'samples'")
-    parser.add_argument("--model", required=True, metavar="CKPT", help="SCGAN checkpoint (scgan train output)")
+    parser.add_argument("--model", default="scgan:mini", metavar="NAME|CKPT",
+                        help="a shipped SCGAN (default scgan:mini) or an SCGAN checkpoint (scgan train output)")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder for the colorized PNGs")
     parser.add_argument("--raw", action="store_true", help="write the network's RGB (resized back) instead of Lab "
                         "recombination with the input luminance")
@@ -98,8 +100,16 @@ def run(args: argparse.Namespace) -> int:
         if folder is not None and folder.exists() and not folder.is_dir():
             raise InputError(f"{flag} {folder}: exists and is not a folder")
     outputs = {"--out": out_dir, "--saliency-dir": saliency_dir if args.saliency else None}
-    paths.check_outputs_apart(outputs, {"INPUT": [*args.inputs, *(e.path for e in entries)], "--model": args.model})
-    colorizer = ScganColorizer.from_checkpoint(args.model, device, bn_mode=args.bn_mode)
+    from scgan import shipped
+
+    is_shipped = shipped.looks_like_name(args.model)
+    model_files = None if is_shipped else args.model
+    paths.check_outputs_apart(outputs, {"INPUT": [*args.inputs, *(e.path for e in entries)], "--model": model_files})
+    if is_shipped:
+        generator, _, sha = shipped.load_scgan(args.model, device)
+        colorizer = ScganColorizer(generator, name=args.model, bn_mode=args.bn_mode, sha256=sha)
+    else:
+        colorizer = ScganColorizer.from_checkpoint(args.model, device, bn_mode=args.bn_mode)
     if args.saliency and colorizer.generator.saliency_branch is None:
         raise InputError(f"--saliency: {args.model} has no saliency branch (config saliency=False)")
     for flag, folder in outputs.items():
