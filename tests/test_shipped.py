@@ -15,7 +15,8 @@ from baselines.shipped import ship_checkpoint
 from scgan import shipped
 from scgan.cli import main as scgan_main
 from scgan.errors import InputError
-from scgan.saliency import SpectralResidualDetector, generate_saliency_maps
+from scgan.saliency import generate_saliency_maps
+from scgan.saliency_detectors import SpectralResidualDetector
 from scgan.training import TrainConfig, train
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
