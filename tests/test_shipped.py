@@ -155,7 +155,11 @@ def test_probe_input_is_fixed():
     assert shipped.looks_like_name("scgan:mini") and not shipped.looks_like_name("runs/a/checkpoint.pt")
 
 
-@pytest.mark.parametrize("name", list(shipped.read_registry(Path(shipped.__file__).parent / "weights")))
+PACKAGED = list(shipped.read_registry(Path(shipped.__file__).parent / "weights"))
+
+
+@pytest.mark.parametrize("name", PACKAGED or [pytest.param(None, marks=pytest.mark.skip(
+    reason="no shipped weights in scgan/weights/registry.json yet (bench/recipes trains and ships them)"))])
 def test_every_packaged_model_loads_and_passes_its_probe(name, monkeypatch, tmp_path):
     monkeypatch.delenv("SCGAN_WEIGHTS_DIR", raising=False)
     monkeypatch.setenv("SCGAN_CACHE_DIR", str(tmp_path))
