@@ -169,7 +169,7 @@ def test_metrics_speedup_ratio(benchmark, images):
     default_threads = torch.get_num_threads()
     gt_f, pred_f = gt_t.float() / 255.0, pred_t.float() / 255.0
     workers = max(default_threads, os.cpu_count() or 1)
-    peer, single, single_float, default, pooled, pooled_float = [], [], [], [], [], []
+    peer, single, single_float, default, default_float, pooled, pooled_float = [], [], [], [], [], [], []
     try:
         for _ in range(7):
             peer.append(_timed(lambda: skimage_loop(gt, pred), 1))
@@ -181,11 +181,13 @@ def test_metrics_speedup_ratio(benchmark, images):
             pooled_float.append(_timed(lambda: project_batched(gt_f, pred_f, workers), 3))
             torch.set_num_threads(default_threads)
             default.append(_timed(lambda: project_batched(gt_t, pred_t), 3))
+            default_float.append(_timed(lambda: project_batched(gt_f, pred_f), 3))
     finally:
         torch.set_num_threads(default_threads)
     n = len(gt)
-    peer_s, single_s, float_s, default_s, pooled_s, pooled_float_s = (
-        statistics.median(w for w, _ in v) for v in (peer, single, single_float, default, pooled, pooled_float))
+    peer_s, single_s, float_s, default_s, default_float_s, pooled_s, pooled_float_s = (
+        statistics.median(w for w, _ in v)
+        for v in (peer, single, single_float, default, default_float, pooled, pooled_float))
     peer_cpu, single_cpu = (statistics.median(c for _, c in v) for v in (peer, single))
     benchmark.extra_info.update(
         skimage_images_per_s=n / peer_s,
@@ -196,6 +198,7 @@ def test_metrics_speedup_ratio(benchmark, images):
         speedup_float32_1thread=peer_s / float_s,
         float32_over_uint8_time=float_s / single_s,
         speedup_default_threads=peer_s / default_s,
+        speedup_float32_default_threads=peer_s / default_float_s,
         cpu_time_speedup_1thread=peer_cpu / single_cpu,
         image_workers=workers,
         speedup_image_workers=peer_s / pooled_s,
@@ -205,7 +208,8 @@ def test_metrics_speedup_ratio(benchmark, images):
         f"\n[metrics speed] {n} images {SIZE}x{SIZE}: skimage loop {n / peer_s:.1f} img/s; project "
         f"{n / single_s:.1f} img/s at 1 thread ({peer_s / single_s:.2f}x; float32 input {n / float_s:.1f} img/s, "
         f"{peer_s / float_s:.2f}x, {float_s / single_s:.2f}x the uint8 time), {n / default_s:.1f} img/s at "
-        f"{default_threads} threads ({peer_s / default_s:.2f}x); CPU time per image at 1 thread: skimage "
+        f"{default_threads} threads ({peer_s / default_s:.2f}x; float32 {n / default_float_s:.1f} img/s, "
+        f"{peer_s / default_float_s:.2f}x); CPU time per image at 1 thread: skimage "
         f"{1e3 * peer_cpu / n:.2f} ms, project {1e3 * single_cpu / n:.2f} ms ({peer_cpu / single_cpu:.2f}x); "
         f"with {workers} image workers at 1 intra-op thread (the evaluation commands' setting): uint8 "
         f"{n / pooled_s:.1f} img/s ({peer_s / pooled_s:.2f}x), float32 {n / pooled_float_s:.1f} img/s "
