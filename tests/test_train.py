@@ -209,7 +209,9 @@ def test_each_table2_ablation_is_one_flag_and_trains(flag, saliency_dir, tmp_pat
     for key, value in ABLATIONS[flag].items():
         assert getattr(cfg, key) == value, (flag, key)
     settings = {k: v for k, v in cfg.to_dict().items() if k != "version"}
-    cfg = TrainConfig(**{**settings, "stage1_epochs": 0, "stage2_epochs": 1, "batch_size": 2})
+    # (The parsed --out "o" would be created in the working directory: the run folder goes to tmp_path.)
+    cfg = TrainConfig(**{**settings, "stage1_epochs": 0, "stage2_epochs": 1, "batch_size": 2,
+                         "out": str(tmp_path / "run")})
     trainer = Trainer(cfg, build_data=False, progress=False)
     assert (trainer.generator.saliency_branch is None) == (not cfg.attention)
     assert (trainer.generator.global_features is None) == (not cfg.global_features)
