@@ -25,7 +25,6 @@ Kinds of input (``Need.kind``), per side (``"pred"`` / ``"target"``) unless note
 from __future__ import annotations
 
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -67,7 +66,7 @@ def image_workers(workers: int | None) -> int:
     """``workers`` when given, else the process's choice (``use_image_workers``; 1 by default)."""
     return _PROCESS_WORKERS["workers"] if workers is None else int(workers)
 
-def quantize_uint8(images: torch.Tensor, workers: int = 1) -> torch.Tensor:
+def quantize_uint8(images: torch.Tensor) -> torch.Tensor:
     """Checked image -> uint8 (N, 3, H, W): uint8 as is; float ``x`` -> ``floor(x * 255 + 0.5)``, the float64 rounding
     of ``metrics._inputs.to_8bit_values`` (what ``scgan.data.to_uint8`` and ``save_image`` write), for every input.
 
@@ -78,9 +77,7 @@ def quantize_uint8(images: torch.Tensor, workers: int = 1) -> torch.Tensor:
     float64 result wherever ``t`` is not an integer, and the integers are redone in float64. Images made from 8-bit
     data (``u / 255``) give ``t`` within 2^-15 of ``u + 0.5``, never an integer: they take the float32 path alone and
     give back ``u`` (``tests/test_metrics_engine.py`` checks all 256 levels and every tie). CPU: NumPy in chunks that
-    stay in the cache (about 10x faster than the same torch ops here, measured). ``workers`` > 1 splits the values
-    into that many contiguous parts quantized by as many threads (NumPy releases the GIL), for the evaluation
-    commands' image workers.
+    stay in the cache (about 10x faster than the same torch ops here, measured).
     """
     if images.dtype == torch.uint8:
         return images
@@ -92,19 +89,8 @@ def quantize_uint8(images: torch.Tensor, workers: int = 1) -> torch.Tensor:
             source = source.to(torch.float32)
         values = source.contiguous().numpy().reshape(-1)
         out = np.empty(values.shape, dtype=np.uint8)
-        parts = max(1, min(int(workers), values.size // QUANTIZE_CHUNK_VALUES))
-        bounds = np.linspace(0, values.size, parts + 1).astype(np.int64)
-
-        def quantize_part(i: int) -> None:
-            for start in range(int(bounds[i]), int(bounds[i + 1]), QUANTIZE_CHUNK_VALUES):
-                end = min(start + QUANTIZE_CHUNK_VALUES, int(bounds[i + 1]))
-                _quantize_chunk(values[start:end], out[start:end])
-
-        if parts == 1:
-            quantize_part(0)
-        else:
-            with ThreadPoolExecutor(max_workers=parts) as pool:
-                list(pool.map(quantize_part, range(parts)))
+        for start in range(0, values.size, QUANTIZE_CHUNK_VALUES):
+            _quantize_chunk(values[start:start + QUANTIZE_CHUNK_VALUES], out[start:start + QUANTIZE_CHUNK_VALUES])
         return torch.from_numpy(out).view(images.shape)
 
 
@@ -155,7 +141,6 @@ class SideInputs:
 
     def __init__(self, images: torch.Tensor, wants_features: Iterable[object] = ()):
         self.images = images
-        self.workers = 1  # the batch's image workers (BatchInputs sets them)
         # classifiers for which some metric of this batch wants pooled features (one forward pass gives both)
         self.wants_features = set(wants_features)
         self._values: dict[tuple, object] = {}
@@ -170,7 +155,7 @@ class SideInputs:
         if kind == "images":
             return self.images
         if kind == "uint8":
-            return quantize_uint8(self.images, self.workers)
+            return quantize_uint8(self.images)
         if kind == "values255":
             return to_8bit_values(self.images, False, torch.float64)
         if kind == "colourfulness":
@@ -234,9 +219,6 @@ class BatchInputs:
         # AuC thresholds for which some metric of this batch also wants CIEDE2000 (one Lab conversion gives both)
         self.with_delta_e = set(with_delta_e)
         self.workers = image_workers(workers)
-        for side in (pred, target):
-            if side is not None:
-                side.workers = self.workers
         self._pair: dict[tuple, object] = {}
 
     @property

@@ -56,18 +56,6 @@ def test_quantization_equals_the_float64_rounding_on_any_float_input():
         assert quantize_uint8(edge)[0, 0].flatten().tolist() == [0, 255, 0, 255]
 
 
-def test_quantization_split_over_workers_gives_the_same_bytes():
-    """Several workers quantize contiguous parts (boundaries not on chunk edges): the same bytes as one, ties too."""
-    rng = np.random.default_rng(6)
-    values = rng.random(5 * 3 * 100 * 100).astype(np.float32)  # 150,000 values: 3 chunks of 65,536
-    values[::97] = ((np.arange(values[::97].size) % 255) + 0.5) / 255.0  # float32 ties everywhere
-    x = torch.from_numpy(values.reshape(5, 3, 100, 100))
-    one = quantize_uint8(x).numpy()
-    np.testing.assert_array_equal(one, np.floor(values.astype(np.float64) * 255.0 + 0.5).reshape(one.shape))
-    for workers in (2, 3, 8):
-        np.testing.assert_array_equal(quantize_uint8(x, workers).numpy(), one)
-
-
 def test_float_input_gives_the_uint8_values():
     """Float images made from uint8 give bit-for-bit the uint8 values of the 0..255 metrics (one quantization)."""
     rng = np.random.default_rng(6)
