@@ -7,7 +7,7 @@ Public API (imported lazily so that ``scgan --help`` stays fast): ``load_method(
 
 from __future__ import annotations
 
-import importlib
+from scgan.lazy import lazy_exports
 
 _EXPORTS = {
     "load_method": "baselines.methods",
@@ -23,7 +23,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'baselines' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

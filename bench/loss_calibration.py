@@ -89,7 +89,8 @@ def run_training(config, init_generator: Path | None, progress: bool) -> None:
     if init_generator is not None:
         state = torch.load(init_generator, map_location=trainer.device, weights_only=True)["generator"]
         load_state_dict_strict(trainer.generator, state, init_generator)
-    (run_dir / "losses.csv").unlink(missing_ok=True)
+    trainer.method.prepare(trainer)  # what train() does before a fresh run's first step
+    trainer.loss_log.reset()
     trainer.run()
 
 

@@ -5,6 +5,8 @@ The model API is available at the top level: ``scgan.PRESETS``, ``scgan.ModelCon
 ``scgan --help``) does not import torch.
 """
 
+from scgan.lazy import lazy_exports
+
 __version__ = "0.1.0"
 
 _LAZY = {
@@ -17,16 +19,4 @@ _LAZY = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str):
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'scgan' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY)

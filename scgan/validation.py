@@ -15,7 +15,9 @@ Networks run in eval mode without gradients; their train/eval flags are restored
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import torch
@@ -79,18 +81,26 @@ def validate_generator(generator: torch.nn.Module, images: torch.Tensor, batch_s
     """:func:`validate_colorizer` for an SCGAN-interface generator (gray ``[-1, 1]`` -> ``(rgb [-1, 1], saliency)``)
     at ``generator.config.image_size``, in eval mode (its train/eval flags are restored afterwards)."""
     device = next(generator.parameters()).device
-    flags = [(m, m.training) for m in generator.modules()]
-    generator.eval()
 
     def colorize(gray01: torch.Tensor) -> torch.Tensor:
         rgb, _ = generator(gray01.to(device) * 2 - 1)
         return (rgb + 1) / 2
 
-    try:
+    with _eval_mode(generator):
         return validate_colorizer(colorize, images, generator.config.image_size, batch_size)
+
+
+@contextlib.contextmanager
+def _eval_mode(module: torch.nn.Module) -> Iterator[None]:
+    """``module`` in eval mode inside the block; every submodule's train/eval flag restored afterwards (a frozen
+    backbone that stays in eval mode, or BatchNorm layers kept in eval by ``--batchnorm eval``, keep their flags)."""
+    flags = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        yield
     finally:
-        for module, flag in flags:
-            module.training = flag
+        for submodule, flag in flags:
+            submodule.training = flag
 
 
 VALIDATION_COLUMNS = ("val_images", "val_l1", "psnr", "cci")
@@ -121,14 +131,9 @@ class EpochValidation:
     def run(self, method, generator: torch.nn.Module, device: torch.device, stage: int, epoch: int,
             step: int) -> dict[str, float]:
         """Validate ``generator`` (through ``method.colorize``) after ``epoch`` completed epochs; returns the row."""
-        flags = [(m, m.training) for m in generator.modules()]
-        generator.eval()
-        try:
+        with _eval_mode(generator):
             result = validate_colorizer(lambda gray01: method.colorize(generator, gray01.to(device))[0],
                                         self.images, self.size)
-        finally:
-            for module, flag in flags:
-                module.training = flag
         self.log.append({"stage": stage, "epoch": epoch, "step": step, **result})
         from tqdm import tqdm
 

@@ -14,7 +14,7 @@ Public API, imported lazily so that building the command-line parsers does not i
 
 from __future__ import annotations
 
-import importlib
+from scgan.lazy import lazy_exports
 
 _EXPORTS = {
     "TrainConfig": "scgan.training.config",
@@ -36,7 +36,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'scgan.training' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
