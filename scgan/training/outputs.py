@@ -13,16 +13,16 @@ LOG_KEYS = ("stage", "epoch", "step")
 LR_COLUMNS = ("lr_g", "lr_d")
 
 
-def prepare_run_folder(config, entries=()) -> Path:
+def prepare_run_folder(config) -> Path:
     """Rank 0's run folder (``--out``): refused (InputError naming both paths) when it is, contains or lies inside an
-    input (``--data``, ``--saliency``, ``--val-data``, ``--labels``, each training photo in ``entries``); created,
-    checked writable and marked as a command's output (``scgan.paths``), so that no image listing reads it back."""
+    input (``--data``, ``--saliency``, ``--val-data``, ``--labels``; the trainer checks each listed training photo when
+    it has listed them); created, checked writable and marked as a command's output (``scgan.paths``), so that no
+    image listing reads it back."""
     from scgan.paths import check_outputs_apart, prepare_output_dir
 
     inputs = {"--data": config.data, "--saliency": config.saliency, "--val-data": config.val_data,
               "--labels": config.labels}
     inputs = {label: value for label, value in inputs.items() if value and value != "-"}
-    inputs["training photo"] = [entry.path for entry in entries]
     check_outputs_apart({"--out": config.out}, inputs)
     return prepare_output_dir("--out", Path(config.out))
 

@@ -256,6 +256,8 @@ class Trainer:
             self.sched[key] = torch.optim.lr_scheduler.StepLR(self.opt[key], step_size, cfg.lr_decay_factor)
 
     def _build_dataset(self) -> SaliencyPairedDataset:
+        from scgan.paths import check_outputs_apart
+
         cfg = self.config
         # Checked here because Path("") is the current folder: an empty setting would silently read it.
         if not cfg.data:
@@ -266,7 +268,7 @@ class Trainer:
             raise InputError(f"--labels {cfg.labels}: {self._method_name()} has no classification loss")
         entries = scan_training_set(cfg.data, cfg.labels, cfg.skip_bad, cfg.exclude_gray, report=self.dist.is_main)
         if self.out is not None and self.dist.is_main:  # a list file's photos may live anywhere
-            prepare_run_folder(cfg, entries)
+            check_outputs_apart({"--out": cfg.out}, {"training photo": [entry.path for entry in entries]})
         if self.method.uses_saliency:  # the maps must be `scgan saliency` maps of these very photos, on this crop
             from scgan.saliency import check_saliency_maps
 
