@@ -29,7 +29,7 @@ from bench.evaluation import (
     rows_frame,
 )
 from bench.methods import ColorizationCache, MethodRun, default_methods, load_methods, method_files, sample_renderer
-from bench.protocols import CLASSIFIER_METRICS, LABEL_METRICS, Protocol, get_protocol
+from bench.protocols import CLASSIFIER_METRICS, DEFAULT_PROTOCOL, LABEL_METRICS, Protocol, get_protocol
 from bench.provenance import device_description, git_commit, versions
 from scgan.errors import ImageReadError, InputError
 
@@ -46,7 +46,7 @@ class LeaderboardConfig:
     labels: str | None = None
     methods: list = field(default_factory=list)  # specs or method objects; empty = default_methods()
     out: Path = Path(DEFAULT_OUT)
-    protocol: str = "scgan-paper"
+    protocol: str = DEFAULT_PROTOCOL  # "wang": luminance-keeping (bench.protocols)
     metrics: list[str] | None = None
     batch_size: int = 8
     device: str = "cpu"

@@ -22,7 +22,8 @@ from bench.protocols import Protocol
 from scgan.colorize import check_rgb_values
 from scgan.errors import ImageReadError, InputError
 
-ANCHOR_NAMES = ("gt", "gray")
+#: Methods that are not colorizers: the bounds (``gt``, ``gray``) and the reference ``tint`` (no worst-case figures).
+ANCHOR_NAMES = ("gt", "gray", "tint")
 
 
 @dataclass
@@ -264,15 +265,15 @@ def colorize_group(run: MethodRun, gt01: torch.Tensor, keys: list[str], files: l
 
 
 def default_methods() -> list[str]:
-    """Every method usable on a fresh install, with no file from the user: the registry's anchors (``gt``, ``gray``).
-
-    No model weights ship with the package: ``baselines.list_methods()`` marks every model "loaded" (the user gives
-    the released weights file) or "trained here" (the user trains it). A model that ships its weights would need its
-    own registry value and a line here.
+    """Every method usable on a fresh install, with no file from the user: the anchors ``gt`` and ``gray``, the
+    reference anchor ``tint`` (one constant colour: what a metric gives for colour without understanding), then every
+    shipped colorizer (``scgan baselines``, kind "shipped": trained by ``bench/recipes``, installed with the package).
     """
     from baselines import list_methods
 
-    return [row.name for row in list_methods() if row.kind == "anchor"]
+    rows = list_methods()
+    return ([row.name for row in rows if row.kind in ("anchor", "reference")]
+            + [row.name for row in rows if row.kind == "shipped"])
 
 
 

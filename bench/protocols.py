@@ -104,7 +104,23 @@ PROTOCOLS: dict[str, Protocol] = {
         metrics=IMAGE_METRICS_WANG,
     ),
 }
-DEFAULT_PROTOCOL = "scgan-paper"
+#: The leaderboard's default: the luminance-keeping protocol, the way a practical colorizer is used (its chroma on
+#: the input's own full-resolution luminance). Small models (the shipped 64-pixel ones) are meant to be used so; under
+#: ``scgan-paper`` their raw RGB is a 64-pixel image upsampled to 256, scored mostly for its blur.
+DEFAULT_PROTOCOL = "wang"
+
+#: What each protocol does to a colorization, in a few words: the caption of every table it measures (not part of
+#: the hash: a caption is not a parameter).
+CAPTIONS = {
+    "scgan-paper": "raw network RGB at 256x256 (the paper's Table I protocol: structure and colour both scored)",
+    "wang": "luminance-keeping: the method's chroma on the input's full-resolution luminance (colour scored)",
+}
+
+
+def caption(name: str) -> str:
+    """``"Protocol `wang` (luminance-keeping: ...)"``: how every table names its protocol."""
+    words = CAPTIONS.get(name)
+    return f"Protocol `{name}`" + (f" ({words})" if words else "")
 
 
 def get_protocol(name: str) -> Protocol:

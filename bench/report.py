@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench import figures, stats, tables
+from bench.protocols import CAPTIONS, caption
 from scgan.atomic import atomic_path, write_text
 
 CAST_FLAG_MAGNITUDE = 2.0  # |mean (a*, b*) bias| in CIELAB units that counts as a colour cast (when significant)
@@ -166,7 +167,7 @@ def _sections(rows: pd.DataFrame, summary: tables.Summary, diagnostics, per_clas
 
 def markdown_report(summary: tables.Summary, sections, run_info: dict | None) -> str:
     lines = ["# Colorization leaderboard", ""]
-    lines.append(f"Protocol `{summary.protocol}` (hash `{summary.protocol_hash}`); {len(summary.common_files)} images "
+    lines.append(f"{caption(summary.protocol)}, hash `{summary.protocol_hash}`; {len(summary.common_files)} images "
                  f"compared; {len(summary.methods)} methods.")
     if run_info and run_info.get("protocol", {}).get("params"):
         lines.append(f"{run_info['protocol']['params'].get('description', '')}")
@@ -213,6 +214,11 @@ def _html_table(header: list[str], body: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
+def _caption_words_html(protocol: str) -> str:
+    words = CAPTIONS.get(protocol)
+    return f" ({html.escape(words)})" if words else ""
+
+
 def html_report(summary: tables.Summary, sections, images: list[Path], run_info: dict | None) -> str:
     """One self-contained page: inline CSS, tables, PNGs as base64 data URIs; no external reference at all."""
     parts = [
@@ -223,8 +229,9 @@ def html_report(summary: tables.Summary, sections, images: list[Path], run_info:
         "th{background:#f0f0f0}td:first-child{text-align:left}img{max-width:100%;margin:1em 0}"
         "p.note{color:#444;font-size:13px}</style></head><body>",
         "<h1>Colorization leaderboard</h1>",
-        f"<p>Protocol <code>{html.escape(summary.protocol)}</code> (hash <code>{html.escape(summary.protocol_hash)}"
-        f"</code>); {len(summary.common_files)} images compared; {len(summary.methods)} methods.</p>",
+        f"<p>Protocol <code>{html.escape(summary.protocol)}</code>{_caption_words_html(summary.protocol)} (hash "
+        f"<code>{html.escape(summary.protocol_hash)}</code>); {len(summary.common_files)} images compared; "
+        f"{len(summary.methods)} methods.</p>",
     ]
     for title, kind, payload in sections:
         if title:
@@ -256,7 +263,8 @@ def build_report(rows: pd.DataFrame, dataset: pd.DataFrame | None, out: Path, ru
     band = (16.0, 20.0)
     if run_info and run_info.get("protocol", {}).get("params", {}).get("cci_band"):
         band = tuple(run_info["protocol"]["params"]["cci_band"])
-    summary = tables.summarize(rows, dataset, cci_band=band, n_resamples=n_resamples)
+    input_sizes = {m["name"]: m.get("input_size") for m in (run_info or {}).get("methods", [])}
+    summary = tables.summarize(rows, dataset, cci_band=band, n_resamples=n_resamples, input_sizes=input_sizes or None)
     write_rows(tables.leaderboard_frame(summary), out / "leaderboard.csv")
     diagnostics = diagnostics_frame(rows, summary)
     if diagnostics is not None:
@@ -283,6 +291,6 @@ def _with_protocol(frame: pd.DataFrame, summary: tables.Summary) -> pd.DataFrame
 
 
 def print_table(summary: tables.Summary) -> str:
-    """The main table as Markdown text for the terminal."""
+    """The main table as Markdown text for the terminal, under the line that names its protocol."""
     main_columns = [c for c in summary.columns if c in tables.TABLE_COLUMNS]
-    return tables.markdown_table(*tables.main_table(summary, main_columns))
+    return caption(summary.protocol) + "\n\n" + tables.markdown_table(*tables.main_table(summary, main_columns))

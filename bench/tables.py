@@ -115,6 +115,9 @@ class Summary:
     best: dict[str, str | None]
     notes: list[str] = field(default_factory=list)
     cci_band: tuple[float, float] = (16.0, 20.0)
+    #: method -> the side (pixels) its network sees, None = any size (anchors, fully convolutional ONNX files); empty
+    #: when the caller did not say (the table then has no input column)
+    input_sizes: dict[str, int | None] = field(default_factory=dict)
 
 
 def _check_rows(rows: pd.DataFrame) -> None:
@@ -245,11 +248,13 @@ def summarize(
     columns: tuple[TableColumn, ...] = TABLE_COLUMNS + SALIENCY_COLUMNS,
     cci_band: tuple[float, float] = (16.0, 20.0),
     n_resamples: int = stats.N_BOOTSTRAP,
+    input_sizes: dict[str, int | None] | None = None,
 ) -> Summary:
     """Compute every table cell from tidy rows (see the module docstring for the coverage rule).
 
     ``dataset_metrics``: optional frame with columns ``method`` and dataset-level metrics (``fid_effl0``), the ones
-    that cannot be computed from per-image values.
+    that cannot be computed from per-image values. ``input_sizes``: method -> its network's input side in pixels
+    (None: any size), shown as the table's ``input`` column.
     """
     _check_rows(rows)
     rows = rows.copy()
@@ -321,9 +326,15 @@ def summarize(
             cell = cells[(m, column.key)]
             cell.p_value = test.p_value
             cell.not_significant = not test.significant
+    sizes = {m: (input_sizes or {}).get(m) for m in methods} if input_sizes else {}
     return Summary(
-        protocol, protocol_hash, methods, dropped, coverage, common, used_columns, cells, best, notes, cci_band
+        protocol, protocol_hash, methods, dropped, coverage, common, used_columns, cells, best, notes, cci_band, sizes
     )
+
+
+def input_size_text(size: int | None) -> str:
+    """``64`` -> ``"64 px"``; None (the network takes any size, or no network) -> ``"any"``."""
+    return "any" if size is None else f"{int(size)} px"
 
 
 def _format_number(value: float, column: TableColumn) -> str:
@@ -363,6 +374,8 @@ def leaderboard_frame(summary: Summary) -> pd.DataFrame:
             "images_failed": int(coverage.loc[m, "images_failed"]),
             "images_compared": len(summary.common_files),
         }
+        if summary.input_sizes:
+            record["input_size"] = summary.input_sizes.get(m)
         for column in summary.columns:
             cell = summary.cells.get((m, column.key))
             if cell is None:
@@ -407,10 +420,12 @@ def markdown_table(header: list[str], body: list[list[str]]) -> str:
 def main_table(summary: Summary, columns: list[TableColumn] | None = None, markdown: bool = True):
     """(header, body) of the main table: methods as rows, one column per table column."""
     columns = summary.columns if columns is None else columns
-    header = ["method", "images"] + [c.label for c in columns]
+    sized = bool(summary.input_sizes)
+    header = ["method"] + (["input"] if sized else []) + ["images"] + [c.label for c in columns]
     body = []
     for m in summary.methods:
-        body.append([m, str(len(summary.common_files))] + [
+        size = [input_size_text(summary.input_sizes.get(m))] if sized else []
+        body.append([m, *size, str(len(summary.common_files))] + [
             format_cell(summary.cells.get((m, c.key)), c, markdown) for c in columns
         ])
     return header, body

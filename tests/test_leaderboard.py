@@ -79,33 +79,49 @@ def test_protocols_are_frozen_and_hashed():
 
 
 def test_cli_on_embedded_samples(tmp_path, monkeypatch, capsys):
-    # The README's main command: no arguments at all (embedded samples, default methods, ./leaderboard-out).
+    # The README's main command: no arguments at all (embedded samples, default methods, protocol wang,
+    # ./leaderboard-out): the anchors and every shipped colorizer.
+    from scgan.shipped import read_registry
+
     monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SCGAN_CACHE_DIR", str(tmp_path / "model-cache"))
+    shipped_names = list(read_registry())
+    expected = ["gt", "gray", "tint", *shipped_names]
+    assert methods.default_methods() == expected
     assert cli_main(["leaderboard"]) == 0
     printed = capsys.readouterr().out
-    assert "| gt | 6 |" in printed and "leaderboard-out" in printed
+    assert printed.startswith("Protocol `wang` (luminance-keeping")
+    assert "| gt | any | 6 |" in printed and "leaderboard-out" in printed
     out = tmp_path / "leaderboard-out"
     for name in ("rows.csv", "leaderboard.csv", "leaderboard.md", "cci_boxplot.png", "samples.png", "report.html",
                  "run.json", "diagnostics.csv"):
         assert (out / name).is_file(), name
     rows = pd.read_csv(out / "rows.csv")
-    protocol = get_protocol("scgan-paper")
+    protocol = get_protocol("wang")
     assert list(rows.columns[:4]) == ["method", "file", "protocol", "protocol_hash"]
-    assert set(rows["protocol"]) == {"scgan-paper"} and set(rows["protocol_hash"]) == {protocol.hash}
-    assert set(rows["method"]) == {"gt", "gray"} and len(rows) == 2 * 6
+    assert set(rows["protocol"]) == {"wang"} and set(rows["protocol_hash"]) == {protocol.hash}
+    assert list(rows["method"].unique()) == expected and len(rows) == len(expected) * 6
     gt, gray = rows[rows.method == "gt"], rows[rows.method == "gray"]
     assert np.isinf(gt["psnr"]).all() and (gt["ssim"] == 1.0).all() and (gt["delta_e00"] == 0.0).all()
     assert (gray["cci"].abs() < 1e-9).all() and (gray["near_gray"] == 1).all()
     assert (gt["top1_agree"] == 1).all() and "top1" not in rows.columns  # no labels: no Top-1, but agreement
     run = json.loads((out / "run.json").read_text())
-    assert run["protocol"]["hash"] == protocol.hash and run["protocol"]["params"]["resize_policy"] == "squash256"
-    assert {m["name"] for m in run["methods"]} == {"gt", "gray"}
+    assert run["protocol"]["hash"] == protocol.hash and run["protocol"]["params"]["resize_policy"] == "native"
+    assert [m["name"] for m in run["methods"]] == expected and not run["methods_failed"]
+    # The shipped colorizers colorize (mean CCI above 8) and keep the structure (PSNR at most 1 dB below gray's).
+    means = rows.groupby("method")[["psnr", "cci"]].mean()
+    for name in shipped_names:
+        assert means.loc[name, "cci"] > 8, (name, means.loc[name, "cci"])
+        assert means.loc[name, "psnr"] >= means.loc["gray", "psnr"] - 1.0, (name, means.loc[name, "psnr"])
     assert {"torch", "numpy"} <= set(run["versions"]) and "timings_s" in run and "host" in run
     assert run["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}(-dirty)?", run["git_commit"])
     table = (out / "leaderboard.md").read_text()
-    assert "| gt |" in table and "| gray |" in table and "SSIM (SCGAN protocol)" in table and "[" in table
+    assert "Protocol `wang` (luminance-keeping" in table and "| gt | any |" in table and "| gray | any |" in table
+    assert "SSIM (SCGAN protocol)" not in table and "[" in table
     lb = pd.read_csv(out / "leaderboard.csv")
-    assert list(lb["method"]) == ["gt", "gray"] and {"psnr_low", "ssim_p_vs_best", "cci_ratio"} <= set(lb.columns)
+    assert list(lb["method"]) == expected and {"psnr_low", "ssim_p_vs_best", "cci_ratio"} <= set(lb.columns)
+    sizes = {m["name"]: m["input_size"] for m in run["methods"]}
+    assert [None if pd.isna(v) else int(v) for v in lb["input_size"]] == [sizes[m] for m in expected]
     for png in ("cci_boxplot.png", "samples.png"):
         with Image.open(out / png) as image:
             image.verify()
@@ -123,9 +139,10 @@ def test_cli_on_embedded_samples(tmp_path, monkeypatch, capsys):
     alone.mkdir()
     shutil.copy(out / "rows.csv", alone / "rows.csv")
     assert cli_main(["report", "--rows", str(alone / "rows.csv"), "--out", str(alone / "out"), "--quiet"]) == 0
-    pd.testing.assert_frame_equal(pd.read_csv(alone / "out" / "leaderboard.csv"), lb)
+    # (the input sizes come from run.json: the rows alone do not know them)
+    pd.testing.assert_frame_equal(pd.read_csv(alone / "out" / "leaderboard.csv"), lb.drop(columns="input_size"))
     # A run.json of another protocol beside the rows is refused, not silently used.
-    run["protocol"]["hash"] = get_protocol("wang").hash
+    run["protocol"]["hash"] = get_protocol("scgan-paper").hash
     (alone / "run.json").write_text(json.dumps(run))
     assert cli_main(["report", "--rows", str(alone / "rows.csv"), "--out", str(alone / "out2"), "--quiet"]) == 2
 

@@ -168,3 +168,49 @@ def test_every_packaged_model_loads_and_passes_its_probe(name, monkeypatch, tmp_
     assert all(p.stat().st_size < shipped.MAX_FILE_BYTES for p in files)
     assert sum(p.stat().st_size for p in files) < shipped.MAX_TOTAL_BYTES
     assert baselines.load_method(name).name == name
+
+
+#: The committed leaderboards of the shipped models on imagenet-val-sample (bench/recipes, step `leaderboard`).
+RESULTS = Path(__file__).resolve().parents[1] / "bench" / "results" / "imagenet-val-2026-12-02"
+#: Per-image columns regenerated (all the others come from the same colorization).
+REGENERATED = ("psnr", "ssim", "cci", "delta_e00")
+PHOTOS_PER_METHOD = 2
+
+
+@pytest.mark.parametrize("protocol", ["wang", "scgan-paper"])
+def test_committed_results_regenerate_from_the_shipped_weights(protocol, shared_data, monkeypatch, tmp_path):
+    """The committed per-image rows of every shipped model come back, within 1e-4, from the committed weights on the
+    same photos (a few per model): the results are the weights' and nothing else's."""
+    import shutil
+
+    import pandas as pd
+
+    from bench.leaderboard import LeaderboardConfig, run_leaderboard
+
+    if not PACKAGED:
+        pytest.skip("no shipped weights in scgan/weights/registry.json yet")
+    rows_file = RESULTS / protocol / "rows.csv"
+    assert rows_file.is_file(), f"{rows_file}: the committed leaderboard of the shipped models is missing"
+    monkeypatch.delenv("SCGAN_WEIGHTS_DIR", raising=False)
+    monkeypatch.setenv("SCGAN_CACHE_DIR", str(tmp_path / "cache"))
+    committed = pd.read_csv(rows_file, dtype={"file": str, "error": str})
+    committed = committed[committed["error"].fillna("") == ""]
+    assert set(PACKAGED) <= set(committed["method"]), "a shipped model is missing from the committed rows"
+    # The same photos for every model (the first of the sorted list), copied under their committed names.
+    files = sorted(committed["file"].unique())[:PHOTOS_PER_METHOD]
+    photos = tmp_path / "photos"
+    for name in files:
+        (photos / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shared_data / "imagenet-val-sample" / name, photos / name)
+    result = run_leaderboard(LeaderboardConfig(data=str(photos), methods=PACKAGED, out=tmp_path / "lb",
+                                               protocol=protocol, metrics=list(REGENERATED), quiet=True, cache=False))
+    fresh = result["rows"].set_index(["method", "file"])
+    old = committed.set_index(["method", "file"])
+    checked = 0
+    for method in PACKAGED:
+        for name in files:
+            for column in REGENERATED:
+                got, want = float(fresh.loc[(method, name), column]), float(old.loc[(method, name), column])
+                assert abs(got - want) <= 1e-4, f"{method} {name} {column}: {got} regenerated, {want} committed"
+                checked += 1
+    assert checked == len(PACKAGED) * len(files) * len(REGENERATED)

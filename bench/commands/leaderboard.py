@@ -7,7 +7,8 @@ HELP = "compare colorizers under one protocol: tables with CIs and significance,
 DESCRIPTION = (
     "Evaluate every method on the same images under a named protocol and write rows.csv, leaderboard.csv/.md, "
     "cci_boxplot.png, samples.png, report.html and run.json into --out. With no arguments: the embedded sample photos, "
-    "every method available on a fresh install (the gt and gray anchors), output in ./leaderboard-out."
+    "every method available on a fresh install (the gt, gray and tint anchors and the shipped colorizers: "
+    "`scgan baselines`) under the luminance-keeping protocol `wang`, output in ./leaderboard-out."
 )
 
 
@@ -29,12 +30,14 @@ def add_arguments(parser) -> None:
                         help="image folder or list file (default: 'samples', the embedded sample photos)")
     parser.add_argument("--labels", default=None, help="labels CSV (file,label) for Top-1/Top-5 and per-class tables")
     parser.add_argument("--methods", default=None,
-                        help="comma-separated specs: gt,gray,onnx:PATH[=NAME],scgan:CKPT[=NAME],BASELINE[:WEIGHTS] "
-                             "(default: every method usable on a fresh install)")
+                        help="comma-separated specs: gt,gray,tint,scgan:mini (a shipped name),onnx:PATH[=NAME],"
+                             "scgan:CKPT[=NAME],BASELINE[:WEIGHTS] (default: the anchors gt, gray, tint and every "
+                             "shipped colorizer)")
     parser.add_argument("--out", default="leaderboard-out", help="output folder (default: ./leaderboard-out)")
-    parser.add_argument("--protocol", default="scgan-paper", type=_protocol_name,
-                        help="evaluation protocol, a name of bench.protocols.PROTOCOLS (default: scgan-paper; "
-                             "docs/leaderboard.md describes each)")
+    parser.add_argument("--protocol", default="wang", type=_protocol_name,
+                        help="evaluation protocol, a name of bench.protocols.PROTOCOLS (default: wang, "
+                             "luminance-keeping: the method's chroma on the input's full-resolution luminance; "
+                             "scgan-paper: the paper's Table I protocol, raw RGB at 256x256; docs/leaderboard.md)")
     parser.add_argument("--metrics", default=None, help="comma-separated subset of the protocol's metrics")
     parser.add_argument("--batch-size", type=int, default=8, help="images per batch (default 8)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
