@@ -44,14 +44,20 @@ def _rgb_of(module):
 
 
 def _git_commit() -> str | None:
-    """The commit of the working tree this runs from (with -dirty when it has changes), or None outside git."""
+    """The commit of the working tree this runs from (with -dirty when it has changes), or None outside git. The
+    weights folder is left out of the check: shipping writes there, and a model shipped from a clean tree is clean."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, check=True)
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], cwd=here, capture_output=True, text=True,
+                             check=True)
         status = subprocess.run(["git", "status", "--porcelain"], cwd=here, capture_output=True, text=True, check=True)
     except (OSError, subprocess.CalledProcessError):
         return None
-    return commit.stdout.strip() + ("-dirty" if status.stdout.strip() else "")
+    weights = shipped.weights_dir().resolve()
+    changed = [Path(top.stdout.strip(), line[3:].strip('"')).resolve() for line in status.stdout.splitlines()]
+    dirty = [path for path in changed if not path.is_relative_to(weights)]
+    return commit.stdout.strip() + ("-dirty" if dirty else "")
 
 
 def _payload_from_checkpoint(checkpoint: dict[str, Any], name: str, path: Path) -> dict[str, Any]:
