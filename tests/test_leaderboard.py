@@ -204,21 +204,21 @@ def test_report_renders_in_headless_chromium(tmp_path):
 def test_cache_reuse_recomputes_only_the_added_method(tmp_path):
     folder = _write_images(tmp_path / "imgs", count=3)
     out = tmp_path / "lb"
-    first = TintMethod("tint")
+    first = TintMethod("tinted")
     config = dict(data=str(folder), out=out, protocol="wang", metrics=FAST_METRICS.split(","), quiet=True)
     result = run_leaderboard(LeaderboardConfig(methods=["gt", first], **config))
     assert first.images_colorized == 3
     cached = sorted((out / "cache").rglob("*.png"))
     assert len(cached) == 3
-    again, added = TintMethod("tint"), TintMethod("tint2", tint=(-0.04, 0.05, 0.0))
+    again, added = TintMethod("tinted"), TintMethod("tinted2", tint=(-0.04, 0.05, 0.0))
     second = run_leaderboard(LeaderboardConfig(methods=["gt", again, added], **config))
     assert again.images_colorized == 0  # read back from OUT/cache
     assert added.images_colorized == 3
-    assert second["run"]["colorize_calls"] == {"gt": 3, "tint2": 3}
+    assert second["run"]["colorize_calls"] == {"gt": 3, "tinted2": 3}
     recorded = {m["name"]: (m["sha256"], m["cached"]) for m in second["run"]["methods"]}
-    assert recorded == {"gt": (None, False), "tint": ("sha-of-tint", True), "tint2": ("sha-of-tint2", True)}
+    assert recorded == {"gt": (None, False), "tinted": ("sha-of-tinted", True), "tinted2": ("sha-of-tinted2", True)}
     # Worst-k galleries of the non-anchor methods, embedded in the page.
-    for name in ("worst_tint.png", "worst_tint2.png"):
+    for name in ("worst_tinted.png", "worst_tinted2.png"):
         with Image.open(out / name) as image:
             image.verify()
     assert (out / "report.html").read_text().count("data:image/png;base64,") == 4  # boxplot, samples, 2 galleries
