@@ -112,8 +112,8 @@ DEFAULT_PROTOCOL = "wang"
 #: What each protocol does to a colorization, in a few words: the caption of every table it measures (not part of
 #: the hash: a caption is not a parameter).
 CAPTIONS = {
-    "scgan-paper": "raw network RGB at 256x256 (the paper's Table I protocol: structure and colour both scored)",
-    "wang": "luminance-keeping: the method's chroma on the input's full-resolution luminance (colour scored)",
+    "scgan-paper": "raw network RGB at 256x256, the paper's Table I protocol; structure and colour are scored",
+    "wang": "luminance-keeping: the method's chroma on the input's full-resolution luminance; colour is scored",
 }
 
 
