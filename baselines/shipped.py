@@ -4,6 +4,7 @@ and SCGAN's generator are ``scgan.shipped``."""
 
 from __future__ import annotations
 
+import io
 import os
 import subprocess
 from pathlib import Path
@@ -114,8 +115,12 @@ def ship_checkpoint(checkpoint_path: str | os.PathLike, name: str, folder: Path 
     target = folder / file_name
     if target.resolve() == checkpoint_path.resolve():
         raise InputError(f"{target}: the shipped file would overwrite the checkpoint it is made from")
+    # Serialized in memory first: torch.save names the archive inside the file after the file, and the temporary's
+    # name is random; from a buffer one checkpoint always ships to the same bytes (the same sha256).
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
     with atomic_path(target) as tmp:
-        torch.save(payload, tmp)
+        tmp.write_bytes(buffer.getvalue())
         size = tmp.stat().st_size
         others = sum((folder / m["file"]).stat().st_size for n, m in models.items()
                      if n != name and (folder / m["file"]).is_file())

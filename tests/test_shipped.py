@@ -91,6 +91,13 @@ def test_scgan_ships_without_the_frozen_backbone_and_loads_by_name(scgan_checkpo
     assert baselines.contract.validate_colorizer(tmp_path / "mini.onnx").input_size == 64
 
 
+def test_one_checkpoint_ships_to_the_same_bytes(scgan_checkpoint, tmp_path):
+    first = ship_checkpoint(scgan_checkpoint, "scgan:mini", folder=tmp_path / "a")
+    second = ship_checkpoint(scgan_checkpoint, "scgan:mini", folder=tmp_path / "b")
+    assert first["sha256"] == second["sha256"]
+    assert (tmp_path / "a" / "scgan-mini.pt").read_bytes() == (tmp_path / "b" / "scgan-mini.pt").read_bytes()
+
+
 def test_a_changed_file_fails_its_sha256_naming_it(scgan_checkpoint, weights):
     ship_checkpoint(scgan_checkpoint, "scgan:mini", weights)
     path = weights / "scgan-mini.pt"
