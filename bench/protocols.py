@@ -117,10 +117,15 @@ CAPTIONS = {
 }
 
 
+def caption_words(name: str) -> str:
+    """``" (luminance-keeping: ...)"`` for a known protocol, ``""`` for another."""
+    words = CAPTIONS.get(name)
+    return f" ({words})" if words else ""
+
+
 def caption(name: str) -> str:
     """``"Protocol `wang` (luminance-keeping: ...)"``: how every table names its protocol."""
-    words = CAPTIONS.get(name)
-    return f"Protocol `{name}`" + (f" ({words})" if words else "")
+    return f"Protocol `{name}`" + caption_words(name)
 
 
 def get_protocol(name: str) -> Protocol:

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from bench import figures, stats, tables
-from bench.protocols import CAPTIONS, caption
+from bench.protocols import caption, caption_words
 from scgan.atomic import atomic_path, write_text
 
 CAST_FLAG_MAGNITUDE = 2.0  # |mean (a*, b*) bias| in CIELAB units that counts as a colour cast (when significant)
@@ -214,11 +214,6 @@ def _html_table(header: list[str], body: list[list[str]]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
 
 
-def _caption_words_html(protocol: str) -> str:
-    words = CAPTIONS.get(protocol)
-    return f" ({html.escape(words)})" if words else ""
-
-
 def html_report(summary: tables.Summary, sections, images: list[Path], run_info: dict | None) -> str:
     """One self-contained page: inline CSS, tables, PNGs as base64 data URIs; no external reference at all."""
     parts = [
@@ -229,7 +224,7 @@ def html_report(summary: tables.Summary, sections, images: list[Path], run_info:
         "th{background:#f0f0f0}td:first-child{text-align:left}img{max-width:100%;margin:1em 0}"
         "p.note{color:#444;font-size:13px}</style></head><body>",
         "<h1>Colorization leaderboard</h1>",
-        f"<p>Protocol <code>{html.escape(summary.protocol)}</code>{_caption_words_html(summary.protocol)} (hash "
+        f"<p>Protocol <code>{html.escape(summary.protocol)}</code>{html.escape(caption_words(summary.protocol))} (hash "
         f"<code>{html.escape(summary.protocol_hash)}</code>); {len(summary.common_files)} images compared; "
         f"{len(summary.methods)} methods.</p>",
     ]

@@ -326,7 +326,7 @@ def summarize(
             cell = cells[(m, column.key)]
             cell.p_value = test.p_value
             cell.not_significant = not test.significant
-    sizes = {m: (input_sizes or {}).get(m) for m in methods} if input_sizes else {}
+    sizes = {m: input_sizes.get(m) for m in methods} if input_sizes else {}
     return Summary(
         protocol, protocol_hash, methods, dropped, coverage, common, used_columns, cells, best, notes, cci_band, sizes
     )

@@ -34,6 +34,7 @@ def add_arguments(parser) -> None:
                              "scgan:CKPT[=NAME],BASELINE[:WEIGHTS] (default: the anchors gt, gray, tint and every "
                              "shipped colorizer)")
     parser.add_argument("--out", default="leaderboard-out", help="output folder (default: ./leaderboard-out)")
+    # "wang" is bench.protocols.DEFAULT_PROTOCOL, spelt out so that building the parser imports nothing heavy
     parser.add_argument("--protocol", default="wang", type=_protocol_name,
                         help="evaluation protocol, a name of bench.protocols.PROTOCOLS (default: wang, "
                              "luminance-keeping: the method's chroma on the input's full-resolution luminance; "
